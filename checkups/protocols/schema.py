@@ -96,8 +96,14 @@ class SendWindow(Strict):
     @field_validator("days", mode="before")
     @classmethod
     def _lower_days(cls, value: Any) -> Any:
+        # "mon" or "monday", any case; nothing else ("sunflower" is not Sunday).
+        full = {"monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"}
         if isinstance(value, list | tuple):
-            return [v.strip().lower()[:3] if isinstance(v, str) else v for v in value]
+            out = []
+            for v in value:
+                word = v.strip().lower() if isinstance(v, str) else v
+                out.append(word[:3] if isinstance(word, str) and word in full else word)
+            return out
         return value
 
     @model_validator(mode="after")

@@ -42,6 +42,21 @@ _Loader.add_implicit_resolver(
 )
 
 
+def _construct_int(loader: _Loader, node: yaml.ScalarNode) -> int:
+    """Whole numbers are decimal, as in YAML 1.2: ``010`` is ten (PyYAML reads it as octal 8, and ``08``
+    as an error)."""
+    value = str(loader.construct_scalar(node))
+    try:
+        return int(value, 10)
+    except ValueError:
+        raise yaml.constructor.ConstructorError(
+            None, None, f"{value!r} is not a whole number", node.start_mark
+        ) from None
+
+
+_Loader.add_constructor("tag:yaml.org,2002:int", _construct_int)
+
+
 @dataclass
 class SourceProblem:
     path: Path
@@ -94,7 +109,11 @@ def parse(text: str) -> YamlSource:
     if node is None:
         source.lines[()] = 1
         return source
-    source.data = _build(node, (), source, loader)
+    try:
+        source.data = _build(node, (), source, loader)
+    except yaml.MarkedYAMLError as error:  # a value that cannot be built, e.g. an unknown !!tag
+        mark = error.problem_mark or error.context_mark
+        raise YamlSyntaxError(mark.line + 1 if mark else 1, _one_line(error.problem or str(error))) from None
     return source
 
 
@@ -112,7 +131,7 @@ def _build(node: yaml.Node, path: Path, source: YamlSource, loader: _Loader) -> 
                     SourceProblem(path, key_node.start_mark.line + 1, "merge keys (<<) are not supported")
                 )
                 continue
-            key = loader.construct_object(key_node, deep=True)
+            key = _construct(loader, key_node)
             if isinstance(key, list | dict):
                 source.problems.append(SourceProblem(path, key_node.start_mark.line + 1, "a key must be a plain value"))
                 continue
@@ -131,4 +150,16 @@ def _build(node: yaml.Node, path: Path, source: YamlSource, loader: _Loader) -> 
         return result
     if isinstance(node, yaml.SequenceNode):
         return [_build(item, (*path, i), source, loader) for i, item in enumerate(node.value)]
-    return loader.construct_object(node, deep=True)
+    return _construct(loader, node)
+
+
+def _construct(loader: _Loader, node: yaml.Node) -> Any:
+    """Build one value; a constructor that fails without a mark (``!!timestamp x``) gets the node's."""
+    try:
+        return loader.construct_object(node, deep=True)
+    except yaml.MarkedYAMLError:
+        raise
+    except (ValueError, TypeError, AttributeError, OverflowError):
+        raise yaml.constructor.ConstructorError(
+            None, None, f"cannot read {getattr(node, 'value', '')!r} as {node.tag}", node.start_mark
+        ) from None
