@@ -221,7 +221,9 @@ def test_every_planned_checkup_is_inside_the_local_window(
         assert in_window(item.utc, tz, w), f"{item.local} outside {w}"
         assert item.local == item.utc.astimezone(tz)
         assert item.local.date() >= item.due
-        assert item.local.date() - item.due < timedelta(days=8)
+        # At most a week to the next open day, plus a week when DST swallows that day's whole window
+        # (Cairo, 2023-04-28: clocks jumped at 00:00 on a Friday).
+        assert item.local.date() - item.due < timedelta(days=15)
         if previous is not None:
             assert item.utc > previous.utc
             assert item.local.date() > previous.local.date(), "two check-ups on one local day"
@@ -254,6 +256,14 @@ def test_next_window_opening_is_the_earliest_instant_inside_the_window(
         ("Australia/Lord_Howe", date(2026, 10, 4), "02:00", "02:40", time(2, 30)),  # 30-minute gap
     ],
 )
+def test_window_swallowed_by_dst_moves_to_the_next_open_week() -> None:
+    cairo = ZoneInfo("Africa/Cairo")  # 2023-04-28 00:00 -> 01:00, a Friday
+    fridays_at_midnight = window("00:00", "00:01", ["fri"])
+    assert window_opening(date(2023, 4, 28), cairo, fridays_at_midnight) is None
+    after = datetime(2023, 4, 27, 12, 0, tzinfo=UTC)
+    assert next_window_opening(after, cairo, fridays_at_midnight).astimezone(cairo).date() == date(2023, 5, 5)
+
+
 def test_window_starting_in_a_gap_opens_when_the_gap_ends(tz_name, day, start, end, expected_local) -> None:
     tz = ZoneInfo(tz_name)
     opening = window_opening(day, tz, window(start, end))
