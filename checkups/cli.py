@@ -23,6 +23,8 @@ app = typer.Typer(
 )
 protocols_app = typer.Typer(help="List, validate and preview check-up protocols.", no_args_is_help=True)
 app.add_typer(protocols_app, name="protocols")
+db_app = typer.Typer(help="The database.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
@@ -188,9 +190,241 @@ def protocols_preview(
         typer.echo(f"{item.seq:>4}  {item.phase:<12}  {local:<26}  {utc}")
 
 
+# --- database ---------------------------------------------------------------------------------------------
+
+
+@db_app.command("upgrade")
+def db_upgrade(
+    revision: Annotated[str, typer.Argument(help="Target revision.")] = "head",
+) -> None:
+    """Create or migrate the database (CHECKUPS_DATABASE_URL) to the newest schema."""
+    from sqlalchemy.exc import OperationalError
+
+    from .migrate import upgrade
+
+    url = settings().database_url
+    try:
+        upgrade(url, revision)
+    except OperationalError as error:
+        fail(f"cannot reach the database: {error.orig or error}".splitlines()[0])
+    typer.echo("database is up to date")
+
+
+def _runtime(**kwargs: object):
+    from .runtime import RuntimeError_, build
+
+    try:
+        return build(settings(), **kwargs)  # type: ignore[arg-type]
+    except RuntimeError_ as error:
+        fail(str(error), 2)
+
+
+def _configure_logging() -> None:
+    from .logging import configure
+
+    s = settings()
+    configure(log_format=s.log_format.value, level=s.log_level)
+
+
+# --- enrolment ----------------------------------------------------------------------------------------------
+
+
+def _time_option(value: str | None, name: str):
+    from datetime import time
+
+    if value is None:
+        return None
+    try:
+        return time.fromisoformat(value)
+    except ValueError:
+        fail(f"{name} {value!r}: expected HH:MM")
+
+
+@app.command("enrol")
+def enrol_command(
+    org: Annotated[str, typer.Option("--org", help="Organisation (short name); created if new.")],
+    client_ref: Annotated[str, typer.Option("--client-ref", help="Your own reference for this client.")],
+    phone: Annotated[str, typer.Option("--phone", help="Mobile number; national numbers use --region.")],
+    protocol: Annotated[str, typer.Option("--protocol", help="Protocol name.")],
+    discharge: Annotated[str, typer.Option("--discharge", help="Anchor (discharge) date, YYYY-MM-DD.")],
+    consent_by: Annotated[str, typer.Option("--consent-by", help="Who recorded the consent.")],
+    tz: Annotated[str, typer.Option("--tz", help="IANA time zone.")] = "Europe/London",
+    consent_method: Annotated[str, typer.Option("--consent-method", help="written, verbal or electronic.")] = "verbal",
+    consent_channels: Annotated[str, typer.Option("--consent-channels", help="sms,voice")] = "sms,voice",
+    language: Annotated[str | None, typer.Option("--language")] = None,
+    channel: Annotated[str | None, typer.Option("--channel", help="sms or voice; default: the protocol's.")] = None,
+    window_start: Annotated[str | None, typer.Option("--window-start", help="HH:MM")] = None,
+    window_end: Annotated[str | None, typer.Option("--window-end", help="HH:MM")] = None,
+    days: Annotated[str | None, typer.Option("--days", help="e.g. mon,tue,wed,thu,fri")] = None,
+    overdose_risk: Annotated[
+        str | None,
+        typer.Option("--overdose-risk", help="opioids, detox, residential, prison, opioid_treatment_stopped"),
+    ] = None,
+    alias: Annotated[str | None, typer.Option("--alias", help="First name or alias shown to volunteers.")] = None,
+) -> None:
+    """Enrol one person. Enrolling the same --org and --client-ref again changes nothing."""
+    from .engine.enrolment import EnrolmentRequest, enrol, ensure_organisation
+    from .engine.errors import EnrolmentConflict, InvalidEnrolment
+
+    _configure_logging()
+    try:
+        anchor = date.fromisoformat(discharge)
+    except ValueError:
+        fail(f"--discharge {discharge!r}: expected a date as YYYY-MM-DD")
+    rt = _runtime()
+    with rt.factory() as session, session.begin():
+        ensure_organisation(session, org, None, rt.ctx.now())
+    request = EnrolmentRequest(
+        organisation=org,
+        client_ref=client_ref,
+        phone=phone,
+        timezone=tz,
+        anchor_date=anchor,
+        protocol=protocol,
+        consent_by=consent_by,
+        consent_method=consent_method,
+        consent_channels=tuple(c.strip() for c in consent_channels.split(",") if c.strip()),
+        language=language,
+        channel=channel,
+        window_start=_time_option(window_start, "--window-start"),
+        window_end=_time_option(window_end, "--window-end"),
+        window_days=tuple(d.strip() for d in days.split(",")) if days else None,
+        overdose_risk=overdose_risk,
+        alias=alias,
+    )
+    try:
+        result = enrol(rt.ctx, rt.factory, request, actor="cli")
+    except InvalidEnrolment as error:
+        fail("; ".join(f"--{k.replace('_', '-')}: {v}" for k, v in error.errors.items()))
+    except EnrolmentConflict as error:
+        fail(error.reason)
+    finally:
+        rt.close()
+    enrolment = result.enrolment
+    if not result.created:
+        typer.echo(f"already enrolled: enrolment {enrolment.id} ({enrolment.status}); nothing changed")
+        return
+    first = result.first_checkup
+    when = "no check-up left in the protocol" if first is None else f"first check-up {first.due_at:%Y-%m-%d %H:%M}Z"
+    typer.echo(f"enrolled: enrolment {enrolment.id}, participant {enrolment.participant_id}; {when}")
+
+
+# --- processes ------------------------------------------------------------------------------------------------
+
+
+@app.command("worker")
+def worker_command(
+    concurrency: Annotated[int, typer.Option("--concurrency", "-c", min=1, help="Worker processes.")] = 2,
+    pool: Annotated[str, typer.Option("--pool", help="prefork, solo or threads.")] = "prefork",
+) -> None:
+    """Run a Celery worker (needs CHECKUPS_REDIS_URL)."""
+    s = settings()
+    if not s.redis_url:
+        fail("CHECKUPS_REDIS_URL is not set: a worker needs Redis (or use `checkups run` for the embedded mode)", 2)
+    _configure_logging()
+    from .tasks.app import QUEUE
+    from .tasks.app import app as celery_app
+
+    celery_app.worker_main(
+        [
+            "worker",
+            "--loglevel",
+            s.log_level,
+            "--concurrency",
+            str(concurrency),
+            "--pool",
+            pool,
+            "-Q",
+            QUEUE,
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+        ]
+    )
+
+
+@app.command("scheduler")
+def scheduler_command(
+    interval: Annotated[float, typer.Option("--interval", min=0.1, help="Seconds between ticks.")] = 5.0,
+) -> None:
+    """Run the scheduler: ticks that claim due check-ups and hand them to the workers (one leader at a time)."""
+    s = settings()
+    if not s.redis_url:
+        fail("CHECKUPS_REDIS_URL is not set: the scheduler hands work to Celery workers through Redis", 2)
+    _configure_logging()
+    from .engine.ticker import Ticker
+    from .scheduling import run_ticks
+    from .tasks.actions import perform_action
+
+    rt = _runtime()
+
+    def hand_out(claim) -> None:
+        perform_action.apply_async(args=(claim.checkup_id, claim.token))
+
+    ticker = Ticker(rt.ctx, rt.factory, hand_out)
+    run_ticks(ticker, interval)
+
+
+@app.command("run")
+def run_command(
+    demo: Annotated[bool, typer.Option("--demo", help="Enrol three demo people and run on a fast clock.")] = False,
+    speed: Annotated[
+        float, typer.Option("--speed", min=1, help="With --demo: simulated seconds per real second.")
+    ] = 3600.0,
+    interval: Annotated[float, typer.Option("--interval", min=0.05, help="Real seconds between ticks.")] = 1.0,
+    duration: Annotated[
+        float | None, typer.Option("--for", help="Stop after this many real seconds (default: run until Ctrl-C).")
+    ] = None,
+) -> None:
+    """Run everything in one process: the scheduler tick and the tasks, on the embedded default."""
+    from datetime import UTC, datetime
+
+    from .clock import AcceleratedClock, SystemClock
+    from .engine.ticker import Ticker
+    from .migrate import upgrade
+    from .scheduling import run_ticks
+
+    _configure_logging()
+    s = settings()
+    upgrade(s.database_url)
+    # The demo's simulated day starts at midnight UTC, so the first check-ups go out within seconds.
+    midnight = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    clock = AcceleratedClock(midnight, speed) if demo else SystemClock()
+    rt = _runtime(clock=clock, echo=sys.stdout)
+    if demo:
+        from .demo import seed
+
+        interval = min(interval, 0.2)
+        for line in seed(rt):
+            typer.echo(line)
+        typer.echo(f"demo clock: {speed:g}x ({speed / 3600:g} simulated hours a second); Ctrl-C to stop")
+
+    from .engine.dispatch import perform
+
+    def hand_out(claim) -> None:
+        perform(rt.ctx, rt.factory, claim.checkup_id, claim.token)
+
+    ticker = Ticker(rt.ctx, rt.factory, hand_out)
+    typer.echo(f"checkups running on {s.database_url} with the {s.channel.value} channel")
+    run_ticks(ticker, interval, duration)
+
+
 def main() -> None:
     """Entry point: run the app; turn an unexpected error into one line (the log has the detail)."""
     try:
         app()
     except KeyboardInterrupt:
         sys.exit(130)
+    except Exception as error:  # a bug: one line here, the traceback only when asked for
+        import os
+        import traceback
+
+        if os.environ.get("CHECKUPS_LOG_LEVEL", "").upper() == "DEBUG":
+            traceback.print_exc()
+        first = str(error).splitlines()[0] if str(error) else ""
+        typer.echo(
+            f"checkups: unexpected error: {type(error).__name__}: {first} "
+            "(CHECKUPS_LOG_LEVEL=DEBUG shows the traceback)",
+            err=True,
+        )
+        sys.exit(1)

@@ -56,3 +56,22 @@ def install(clock: Clock) -> Clock:
     global _clock
     previous, _clock = _clock, clock
     return previous
+
+
+class AcceleratedClock:
+    """Simulated time that runs ``speed`` times faster than the wall clock, from ``start`` (the demo)."""
+
+    def __init__(self, start: datetime, speed: float) -> None:
+        import time as _time
+
+        if start.tzinfo is None:
+            raise ValueError("AcceleratedClock needs a timezone-aware start")
+        if speed <= 0:
+            raise ValueError("speed must be positive")
+        self._start = start.astimezone(UTC)
+        self._speed = speed
+        self._monotonic = _time.monotonic
+        self._origin = _time.monotonic()
+
+    def now(self) -> datetime:
+        return self._start + timedelta(seconds=(self._monotonic() - self._origin) * self._speed)

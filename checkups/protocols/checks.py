@@ -31,12 +31,44 @@ Path = tuple[str | int, ...]
 # Words that tell a reader of a lock screen what the message is about. Whole words, any case; a phrase
 # matches across any spacing. A protocol may allow a word in ``discretion.allow``.
 TELLING_WORDS = (
-    "drug", "drugs", "alcohol", "alcoholic", "addiction", "addict", "addicted", "addicts",
-    "treatment", "relapse", "relapsed", "relapsing", "rehab", "rehabilitation", "detox",
-    "recovery service", "recovery services", "recovery programme", "recovery program",
-    "sober", "sobriety", "substance", "substances", "methadone", "buprenorphine",
-    "subutex", "heroin", "opioid", "opioids", "opiate", "opiates", "cocaine", "crack",
-    "naloxone", "narcan", "overdose", "drinking", "drunk",
+    "drug",
+    "drugs",
+    "alcohol",
+    "alcoholic",
+    "addiction",
+    "addict",
+    "addicted",
+    "addicts",
+    "treatment",
+    "relapse",
+    "relapsed",
+    "relapsing",
+    "rehab",
+    "rehabilitation",
+    "detox",
+    "recovery service",
+    "recovery services",
+    "recovery programme",
+    "recovery program",
+    "sober",
+    "sobriety",
+    "substance",
+    "substances",
+    "methadone",
+    "buprenorphine",
+    "subutex",
+    "heroin",
+    "opioid",
+    "opioids",
+    "opiate",
+    "opiates",
+    "cocaine",
+    "crack",
+    "naloxone",
+    "narcan",
+    "overdose",
+    "drinking",
+    "drunk",
 )
 
 
@@ -101,8 +133,9 @@ def run_all(parts: Mapping[str, Any], invalid_questions: frozenset[str] = frozen
             for i, rule in rules:
                 for path, qid in _answers_named(rule.when, ("risk_rules", i, "when")):
                     if qid in by_id and sets is not None and qid not in asked:
-                        yield Finding(path, f"question {qid!r} is in no question set, so this never fires",
-                                      warning=True)
+                        yield Finding(
+                            path, f"question {qid!r} is in no question set, so this never fires", warning=True
+                        )
     if languages is not None:
         if len(set(languages)) != len(languages):
             yield Finding(("languages",), "a language is listed twice")
@@ -141,8 +174,9 @@ def _unique_ids(items: list[Any], section: str, what: str) -> Iterator[Finding]:
             first[item.id] = i
 
 
-def _question_sets(questions: list[Question], sets: dict[str, list[str]],
-                   invalid: frozenset[str] = frozenset()) -> Iterator[Finding]:
+def _question_sets(
+    questions: list[Question], sets: dict[str, list[str]], invalid: frozenset[str] = frozenset()
+) -> Iterator[Finding]:
     ids = {q.id for q in questions}
     for name, members in sets.items():
         if not members:
@@ -188,8 +222,11 @@ def _phases(phases: list[Phase], sets: dict[str, list[str]] | None) -> Iterator[
         if phase.name in names:
             yield Finding((*path, "name"), f"phase name {phase.name!r} is already used by phases[{names[phase.name]}]")
         names.setdefault(phase.name, i)
-        ends = [key for key, value in (("for", phase.for_), ("until", phase.until), ("count", phase.count))
-                if value is not None]
+        ends = [
+            key
+            for key, value in (("for", phase.for_), ("until", phase.until), ("count", phase.count))
+            if value is not None
+        ]
         if not ends:
             yield Finding(path, "this phase never ends: give one of for, until or count")
         elif len(ends) > 1:
@@ -205,14 +242,18 @@ def _phases(phases: list[Phase], sets: dict[str, list[str]] | None) -> Iterator[
                 )
         if end is not None:
             if end <= start + 1e-9:
-                yield Finding((*path, ends[0] if ends else "until"),
-                              f"ends at or before it starts ({_days(end)} vs {_days(start)} after the anchor date)")
+                yield Finding(
+                    (*path, ends[0] if ends else "until"),
+                    f"ends at or before it starts ({_days(end)} vs {_days(start)} after the anchor date)",
+                )
             elif phase.every.nominal_days > end - start + 1e-9:
-                yield Finding((*path, "every"),
-                              f"every {phase.every} is longer than the phase itself, so it has no check-up")
+                yield Finding(
+                    (*path, "every"), f"every {phase.every} is longer than the phase itself, so it has no check-up"
+                )
             elif end > _MAX_YEARS * 365.25:
-                yield Finding((*path, ends[0] if ends else "until"),
-                              f"runs past {_MAX_YEARS} years after the anchor date")
+                yield Finding(
+                    (*path, ends[0] if ends else "until"), f"runs past {_MAX_YEARS} years after the anchor date"
+                )
         if sets is not None and phase.questions not in sets:
             yield Finding((*path, "questions"), f"unknown question set {phase.questions!r}{_known(sets)}")
 
@@ -234,9 +275,11 @@ def _daily_on_closed_days(phases: list[Phase], window: Any) -> Iterator[Finding]
         return
     for i, phase in _indexed(phases):
         if phase.every == Duration.parse("1 day"):
-            yield Finding(("schedule", "phases", i, "every"),
-                          "daily check-ups that fall on a closed day move to the next open day and merge",
-                          warning=True)
+            yield Finding(
+                ("schedule", "phases", i, "every"),
+                "daily check-ups that fall on a closed day move to the next open day and merge",
+                warning=True,
+            )
 
 
 def _leaves(condition: Any, path: Path) -> Iterator[tuple[Path, Any]]:
@@ -255,11 +298,11 @@ def _answers_named(condition: Any, path: Path) -> Iterator[tuple[Path, str]]:
             yield (*leaf_path, "answer"), leaf.answer
 
 
-def _condition(root: Any, root_path: Path, questions: Mapping[str, Question],
-               invalid: frozenset[str] = frozenset()) -> Iterator[Finding]:
+def _condition(
+    root: Any, root_path: Path, questions: Mapping[str, Question], invalid: frozenset[str] = frozenset()
+) -> Iterator[Finding]:
     for path, condition in _leaves(root, root_path):
-        if hasattr(condition, "answer") and (condition.answer in questions
-                                             or condition.answer not in invalid):
+        if hasattr(condition, "answer") and (condition.answer in questions or condition.answer not in invalid):
             yield from _answer_condition(condition, path, questions)
 
 
@@ -280,8 +323,9 @@ def _answer_condition(condition: Any, path: Path, questions: Mapping[str, Questi
             assert question.min is not None
             assert question.max is not None
             if not question.min <= value <= question.max:
-                yield Finding((*path, key),
-                              f"{value} is outside the scale of {question.id!r} ({question.min} to {question.max})")
+                yield Finding(
+                    (*path, key), f"{value} is outside the scale of {question.id!r} ({question.min} to {question.max})"
+                )
     elif isinstance(condition, AnswerRise | AnswerFall):
         key = "rise_from" if isinstance(condition, AnswerRise) else "fall_from"
         if kind is not AnswerType.scale:
@@ -290,9 +334,11 @@ def _answer_condition(condition: Any, path: Path, questions: Mapping[str, Questi
             assert question.min is not None
             assert question.max is not None
             if condition.by_at_least > question.max - question.min:
-                yield Finding((*path, "by_at_least"),
-                              f"{condition.by_at_least} is more than the whole scale of {question.id!r} "
-                              f"({question.min} to {question.max})")
+                yield Finding(
+                    (*path, "by_at_least"),
+                    f"{condition.by_at_least} is more than the whole scale of {question.id!r} "
+                    f"({question.min} to {question.max})",
+                )
 
 
 def _equals_fits(value: object, question: Question, path: Path) -> Iterator[Finding]:
@@ -342,8 +388,7 @@ def _languages(path: Path, texts: dict[str, str], languages: list[str]) -> Itera
 
 def telling_words_in(text: str, allowed: frozenset[str] = frozenset()) -> list[str]:
     """The telling words found in ``text``, in order of the list, less the allowed ones (any case)."""
-    return [word for word, pattern in _TELLING_PATTERNS
-            if word.lower() not in allowed and pattern.search(text)]
+    return [word for word, pattern in _TELLING_PATTERNS if word.lower() not in allowed and pattern.search(text)]
 
 
 def discretion(parts: Mapping[str, Any]) -> Iterator[Finding]:
@@ -355,10 +400,10 @@ def discretion(parts: Mapping[str, Any]) -> Iterator[Finding]:
             if words:
                 yield Finding(
                     (*path, language),
-                    "telling word" + ("s" if len(words) > 1 else "") + " on a lock screen: "
+                    "telling word"
+                    + ("s" if len(words) > 1 else "")
+                    + " on a lock screen: "
                     + ", ".join(repr(w) for w in words)
                     + " (reword, or list it in discretion.allow if the participant chose otherwise)",
                     warning=True,
                 )
-
-

@@ -110,15 +110,23 @@ _adapters: dict[str, TypeAdapter[Any]] = {}
 # What each pattern in the schema asks for, in words.
 _PATTERN_HINTS = {
     ID_PATTERN: "use lower-case letters, digits and _ (start with a letter)",
-    next(m.pattern for m in Protocol.model_fields["name"].metadata if getattr(m, "pattern", None)):
-        "use lower-case letters, digits and - (start with a letter or digit)",
+    next(
+        m.pattern for m in Protocol.model_fields["name"].metadata if getattr(m, "pattern", None)
+    ): "use lower-case letters, digits and - (start with a letter or digit)",
 }
 _LANGUAGE_HINT = "use a language code such as 'en', 'cy' or 'pt-BR'"
 # The model behind each tag of the condition union (tags end in "?"), for "did you mean" hints.
 _CONDITION_MODELS: dict[str, type[BaseModel]] = {
-    "all?": AllOf, "any?": AnyOf, "missed_in_a_row?": MissedInARow, "within_first_days?": WithinFirstDays,
-    "in_overdose_window?": InOverdoseWindow, "equals?": AnswerEquals, "at_least?": AnswerAtLeast,
-    "at_most?": AnswerAtMost, "rise_from?": AnswerRise, "fall_from?": AnswerFall,
+    "all?": AllOf,
+    "any?": AnyOf,
+    "missed_in_a_row?": MissedInARow,
+    "within_first_days?": WithinFirstDays,
+    "in_overdose_window?": InOverdoseWindow,
+    "equals?": AnswerEquals,
+    "at_least?": AnswerAtLeast,
+    "at_most?": AnswerAtMost,
+    "rise_from?": AnswerRise,
+    "fall_from?": AnswerFall,
 }
 
 
@@ -154,8 +162,7 @@ def _pydantic_messages(error: ValidationError, base: YamlPath, source: YamlSourc
         elif kind in {"string_pattern_mismatch"}:
             pattern = (item.get("ctx") or {}).get("pattern", "")
             hint = _PATTERN_HINTS.get(pattern, _LANGUAGE_HINT if pattern.startswith("^[a-z]{2,3}") else "")
-            message = f"{_shown(item['input'])} is not allowed here" + (
-                f": {hint}" if hint else f" ({message})")
+            message = f"{_shown(item['input'])} is not allowed here" + (f": {hint}" if hint else f" ({message})")
         elif kind not in {"value_error", "assertion_error", "condition"} and _is_scalar(item.get("input")):
             message = f"{message}, got {_shown(item['input'])}"
         yield path, message
@@ -312,8 +319,11 @@ def _invalid_question_ids(raw: Any, valid: Any) -> frozenset[str]:
     """Ids of the questions that failed their own validation (their errors are already reported)."""
     if not isinstance(raw, list) or not isinstance(valid, list) or len(raw) != len(valid):
         return frozenset()
-    return frozenset(item["id"] for item, ok in zip(raw, valid, strict=True)
-                     if ok is None and isinstance(item, dict) and isinstance(item.get("id"), str))
+    return frozenset(
+        item["id"]
+        for item, ok in zip(raw, valid, strict=True)
+        if ok is None and isinstance(item, dict) and isinstance(item.get("id"), str)
+    )
 
 
 def load_file(path: str | Path) -> LoadResult:

@@ -110,8 +110,7 @@ class SendWindow(Strict):
     def _ordered(self) -> SendWindow:
         if self.end <= self.start:
             raise ValueError(
-                f"end {self.end:%H:%M} must be after start {self.start:%H:%M} "
-                "(a window cannot run past midnight)"
+                f"end {self.end:%H:%M} must be after start {self.start:%H:%M} (a window cannot run past midnight)"
             )
         if not self.days:
             raise ValueError("days must name at least one day")
@@ -240,8 +239,7 @@ class NonResponse(Strict):
                 raise ValueError(f"reminder after {reminder} comes after the check-up is missed ({self.missed_after})")
         if self.fallback_after is not None and self.fallback_after.nominal_days >= missed:
             raise ValueError(
-                f"voice fallback after {self.fallback_after} comes after the check-up is missed "
-                f"({self.missed_after})"
+                f"voice fallback after {self.fallback_after} comes after the check-up is missed ({self.missed_after})"
             )
         return self
 
@@ -315,18 +313,32 @@ class AnyOf(Strict):
 
 
 _CONDITION_KEYS = (
-    "all", "any", "missed_in_a_row", "within_first_days", "in_overdose_window",
-    "equals", "at_least", "at_most", "rise_from", "fall_from",
+    "all",
+    "any",
+    "missed_in_a_row",
+    "within_first_days",
+    "in_overdose_window",
+    "equals",
+    "at_least",
+    "at_most",
+    "rise_from",
+    "fall_from",
 )
 
 
 def _condition_kind(value: Any) -> str | None:
     if isinstance(value, BaseModel):
         return {
-            AllOf: "all", AnyOf: "any", MissedInARow: "missed_in_a_row",
-            WithinFirstDays: "within_first_days", InOverdoseWindow: "in_overdose_window",
-            AnswerEquals: "equals", AnswerAtLeast: "at_least", AnswerAtMost: "at_most",
-            AnswerRise: "rise_from", AnswerFall: "fall_from",
+            AllOf: "all",
+            AnyOf: "any",
+            MissedInARow: "missed_in_a_row",
+            WithinFirstDays: "within_first_days",
+            InOverdoseWindow: "in_overdose_window",
+            AnswerEquals: "equals",
+            AnswerAtLeast: "at_least",
+            AnswerAtMost: "at_most",
+            AnswerRise: "rise_from",
+            AnswerFall: "fall_from",
         }.get(type(value), "") + "?"
     if not isinstance(value, dict):
         return None
@@ -457,5 +469,6 @@ class Protocol(Strict):
 
 # Sections of the file, in order; each is validated on its own so one bad section does not hide the
 # errors of the others.
-SECTIONS: dict[str, Any] = {name: field for name, field in Protocol.model_fields.items()
-                            if name not in {"version", "source"}}
+SECTIONS: dict[str, Any] = {
+    name: field for name, field in Protocol.model_fields.items() if name not in {"version", "source"}
+}

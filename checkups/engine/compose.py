@@ -1,0 +1,41 @@
+"""The words a participant gets for each action, from the protocol, in their language."""
+
+from __future__ import annotations
+
+from ..models import Action, MessageKind
+from ..protocols.schema import DeliveryMode, Protocol, Question
+
+
+def _text(texts: dict[str, str], language: str, fallback: str) -> str:
+    return texts.get(language) or texts[fallback]
+
+
+def question_text(question: Question, language: str, protocol: Protocol, voice: bool = False) -> str:
+    texts = question.voice if voice and question.voice else question.text
+    return _text(texts, language, protocol.default_language)
+
+
+def checkup_body(protocol: Protocol, phase: str, language: str, voice: bool = False) -> str:
+    """The first message of a check-up: its first question, or all of them, as the protocol says."""
+    questions = protocol.questions_for(phase) if phase in {p.name for p in protocol.schedule.phases} else []
+    if not questions:
+        questions = [protocol.question(q) for q in next(iter(protocol.question_sets.values()))]
+    if voice:
+        return " ".join(question_text(q, language, protocol, voice=True) for q in questions)
+    if protocol.delivery is DeliveryMode.all_at_once and len(questions) > 1:
+        return "\n".join(f"{i}) {question_text(q, language, protocol)}" for i, q in enumerate(questions, 1))
+    return question_text(questions[0], language, protocol)
+
+
+def action_message(protocol: Protocol, action: str, phase: str, language: str, channel: str) -> tuple[str, str]:
+    """(kind, body) for an action of a check-up."""
+    if action == Action.send.value:
+        voice = channel == "voice"
+        return (MessageKind.call if voice else MessageKind.question).value, checkup_body(
+            protocol, phase, language, voice
+        )
+    if action == Action.remind.value:
+        return MessageKind.reminder.value, _text(protocol.messages.reminder, language, protocol.default_language)
+    if action == Action.fallback.value:
+        return MessageKind.call.value, checkup_body(protocol, phase, language, voice=True)
+    raise ValueError(f"action {action!r} sends nothing")

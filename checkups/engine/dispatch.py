@@ -1,0 +1,499 @@
+"""Claim due check-up actions and perform them: exactly once, inside the send window.
+
+The life of an action (``send``, ``remind``, ``fallback``, ``close``) on a check-up row:
+
+    ready --tick claims (guarded UPDATE, SKIP LOCKED)--> claimed --worker (guarded UPDATE)--> running
+      ^                                                     |                                   |
+      +------------- sweeper, when the lease expires -------+-----------------------------------+
+
+A worker holds the claim token it was given; any other worker (a redelivered task, a second scheduler's
+claim) finds the token changed and does nothing. Before a provider request, the outbound message is
+committed under a unique key; a request whose outcome is unknown (timeout, crash) is looked up with the
+provider on the next attempt, and only resent if the provider never got it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal
+
+from sqlalchemy import and_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session, sessionmaker
+
+from ..channels.base import ChannelError, Outgoing, Receipt
+from ..logging import get_logger
+from ..models import (
+    OPEN_CHECKUP,
+    Action,
+    ActionState,
+    Checkup,
+    CheckupStatus,
+    Enrolment,
+    EnrolmentStatus,
+    Lease,
+    MessageStatus,
+    OutboundMessage,
+    Participant,
+    PhoneOptOut,
+)
+from ..protocols.schedule import in_window, next_window_opening, window_closing, zone
+from ..protocols.schema import Protocol
+from . import compose
+from .context import Context
+from .planner import enrolment_window, plan_next, window_of
+
+log = get_logger(__name__)
+
+Outcome = Literal[
+    "stale", "nothing", "cancelled", "skipped", "deferred", "sent", "reconciled", "missed", "retry", "failed", "unknown"
+]
+MESSAGE_ACTIONS = (Action.send.value, Action.remind.value, Action.fallback.value)
+
+
+@dataclass(frozen=True)
+class Claim:
+    checkup_id: int
+    token: str
+
+
+# --- claiming ---------------------------------------------------------------------------------------------
+
+
+def claim_due(session: Session, now: datetime, limit: int, lease_until: datetime) -> list[Claim]:
+    """Claim up to ``limit`` due actions, oldest first. Safe with any number of concurrent callers.
+
+    PostgreSQL skips rows another transaction has locked (FOR UPDATE SKIP LOCKED); SQLite has one writer
+    at a time, and the ``action_state = 'ready'`` guard makes a second claim of a row a no-op anyway.
+    """
+    token = uuid.uuid4().hex
+    due = (
+        select(Checkup.id)
+        .where(Checkup.action_state == ActionState.ready.value, Checkup.action.is_not(None), Checkup.action_at <= now)
+        .order_by(Checkup.action_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    claimed = session.execute(
+        update(Checkup)
+        .where(Checkup.id.in_(due.scalar_subquery()), Checkup.action_state == ActionState.ready.value)
+        .values(action_state=ActionState.claimed.value, claim_token=token, lease_until=lease_until)
+        .returning(Checkup.id)
+        .execution_options(synchronize_session=False)
+    )
+    return [Claim(row[0], token) for row in claimed]
+
+
+def defer_outside_window(ctx: Context, session: Session, claims: list[Claim], now: datetime) -> list[Claim]:
+    """Check the window at claim time: send actions outside their window go back, due at its next opening.
+
+    Returns the claims still to perform.
+    """
+    if not claims:
+        return []
+    ids = [c.checkup_id for c in claims]
+    rows = session.execute(
+        select(
+            Checkup.id,
+            Checkup.action,
+            Participant.timezone,
+            Enrolment.window_start,
+            Enrolment.window_end,
+            Enrolment.window_days,
+        )
+        .join(Enrolment, Checkup.enrolment_id == Enrolment.id)
+        .join(Participant, Enrolment.participant_id == Participant.id)
+        .where(Checkup.id.in_(ids))
+    ).all()
+    keep = set(ids)
+    for row in rows:
+        if row.action not in MESSAGE_ACTIONS:
+            continue
+        window = window_of(row.window_start, row.window_end, row.window_days)
+        tz = zone(row.timezone)
+        if not in_window(now, tz, window):
+            session.execute(
+                update(Checkup)
+                .where(Checkup.id == row.id, Checkup.action_state == ActionState.claimed.value)
+                .values(
+                    action_state=ActionState.ready.value,
+                    claim_token=None,
+                    lease_until=None,
+                    action_at=next_window_opening(now, tz, window),
+                    deferrals=Checkup.deferrals + 1,
+                )
+            )
+            keep.discard(row.id)
+    return [c for c in claims if c.checkup_id in keep]
+
+
+def sweep_expired(session: Session, now: datetime) -> int:
+    """Return actions whose claim or send lease expired (a lost task, a dead worker) to the queue.
+
+    A send that was running may have reached the provider: its message is marked unknown, and the next
+    attempt reconciles it before anything is resent.
+    """
+    expired = (
+        session.execute(
+            select(Checkup.id)
+            .where(
+                Checkup.action_state.in_((ActionState.claimed.value, ActionState.running.value)),
+                Checkup.lease_until < now,
+            )
+            .with_for_update(skip_locked=True)
+        )
+        .scalars()
+        .all()
+    )
+    if not expired:
+        return 0
+    session.execute(
+        update(OutboundMessage)
+        .where(OutboundMessage.checkup_id.in_(expired), OutboundMessage.status == MessageStatus.sending.value)
+        .values(status=MessageStatus.unknown.value, updated_at=now)
+    )
+    session.execute(
+        update(Checkup)
+        .where(Checkup.id.in_(expired), Checkup.lease_until < now)
+        .values(action_state=ActionState.ready.value, claim_token=None, lease_until=None)
+    )
+    log.warning("leases expired; actions returned", count=len(expired))
+    return len(expired)
+
+
+def acquire_leadership(session: Session, name: str, holder: str, now: datetime, until: datetime) -> bool:
+    """Take or renew the named lease; True if ``holder`` holds it until ``until``."""
+    renewed = session.execute(
+        update(Lease)
+        .where(Lease.name == name, (Lease.holder == holder) | (Lease.expires_at < now))
+        .values(holder=holder, expires_at=until)
+    )
+    if renewed.rowcount:
+        return True
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    created = session.execute(
+        insert(Lease).values(name=name, holder=holder, expires_at=until).on_conflict_do_nothing(index_elements=["name"])
+    )
+    return bool(created.rowcount)
+
+
+def release_leadership(session: Session, name: str, holder: str, now: datetime) -> None:
+    """Give up the lease at once (a clean shutdown), so another process can lead without waiting."""
+    session.execute(update(Lease).where(and_(Lease.name == name, Lease.holder == holder)).values(expires_at=now))
+
+
+# --- performing -------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Prepared:
+    message_id: int
+    outgoing: Outgoing
+    action: str
+
+
+@dataclass
+class PerformResult:
+    outcome: Outcome
+    detail: dict[str, object] = field(default_factory=dict)
+
+
+def perform(ctx: Context, factory: sessionmaker[Session], checkup_id: int, token: str) -> PerformResult:
+    """Carry out the claimed action of one check-up. Idempotent: a stale or repeated call does nothing."""
+    with factory() as session, session.begin():
+        now = ctx.now()
+        started = session.execute(
+            update(Checkup)
+            .where(
+                Checkup.id == checkup_id,
+                Checkup.action_state == ActionState.claimed.value,
+                Checkup.claim_token == token,
+            )
+            .values(action_state=ActionState.running.value, lease_until=now + ctx.tuning.send_lease)
+        )
+        if not started.rowcount:
+            return PerformResult("stale")
+        checkup = session.get(Checkup, checkup_id, populate_existing=True)
+        assert checkup is not None
+        step = _decide(ctx, session, checkup, now)
+        if isinstance(step, PerformResult):
+            return step
+        prepared = step
+
+    channel = ctx.channel(prepared.outgoing.channel)
+    receipt: Receipt | None = None
+    error: ChannelError | None = None
+    try:
+        receipt = channel.send(prepared.outgoing)
+    except ChannelError as caught:
+        error = caught
+    except Exception as caught:  # a bug or a network failure mid-request: the provider may have it
+        log.exception("send raised; outcome unknown", checkup_id=checkup_id)
+        error = ChannelError(type(caught).__name__, outcome_unknown=True)
+
+    with factory() as session, session.begin():
+        return _record(ctx, session, checkup_id, token, prepared, receipt, error)
+
+
+def _release(checkup: Checkup) -> None:
+    checkup.action_state = ActionState.ready.value
+    checkup.claim_token = None
+    checkup.lease_until = None
+
+
+def _decide(ctx: Context, session: Session, checkup: Checkup, now: datetime) -> _Prepared | PerformResult:
+    enrolment = checkup.enrolment
+    participant = enrolment.participant
+    if checkup.status not in OPEN_CHECKUP or checkup.action is None:
+        _release(checkup)
+        return PerformResult("nothing")
+    if enrolment.status != EnrolmentStatus.active.value or session.get(PhoneOptOut, participant.phone_hash):
+        # Consent is checked again just before every send.
+        checkup.status = CheckupStatus.cancelled.value
+        checkup.action = checkup.action_at = None
+        checkup.closed_at = now
+        checkup.note = f"enrolment {enrolment.status}" if enrolment.status != "active" else "number opted out"
+        _release(checkup)
+        return PerformResult("cancelled")
+    protocol = ctx.protocols.by_version_id(session, enrolment.protocol_version_id)
+
+    if checkup.action == Action.close.value:
+        _close_missed(ctx, session, checkup, now)
+        return PerformResult("missed")
+
+    if checkup.action == Action.send.value and checkup.status != CheckupStatus.pending.value:
+        checkup.action = checkup.action_at = None
+        _release(checkup)
+        return PerformResult("nothing")
+    if (
+        checkup.action in (Action.remind.value, Action.fallback.value)
+        and checkup.status != CheckupStatus.awaiting.value
+    ):
+        checkup.action = checkup.action_at = None
+        _release(checkup)
+        return PerformResult("nothing")
+
+    if checkup.action == Action.send.value and protocol.non_response.missed_after.after_instant(checkup.due_at) <= now:
+        # Too late to be useful (an outage, a long deferral): skipped, never a burst of stale check-ups.
+        checkup.status = CheckupStatus.skipped.value
+        checkup.action = checkup.action_at = None
+        checkup.closed_at = now
+        checkup.note = "not sent in time"
+        _release(checkup)
+        plan_next(ctx, session, enrolment, now)
+        return PerformResult("skipped")
+
+    tz = zone(participant.timezone)
+    window = enrolment_window(enrolment)
+    if not in_window(now, tz, window):
+        opening = next_window_opening(now, tz, window)
+        checkup.deferrals += 1
+        _release(checkup)
+        if checkup.action != Action.send.value and checkup.closes_at is not None and opening >= checkup.closes_at:
+            _consume_followup(checkup, now)
+            _schedule_followup(checkup, protocol)
+        else:
+            checkup.action_at = opening
+        return PerformResult("deferred", {"until": opening.isoformat()})
+
+    reconciled = _reconcile(ctx, session, checkup, protocol, now)
+    if reconciled is not None:
+        return reconciled
+
+    channel = _channel_for(checkup, enrolment.channel, protocol)
+    if channel is None:  # a voice fallback the protocol does not have
+        _consume_followup(checkup, now)
+        _schedule_followup(checkup, protocol)
+        _release(checkup)
+        return PerformResult("nothing")
+    kind, body = compose.action_message(protocol, checkup.action, checkup.phase, participant.language, channel)
+    checkup.attempts += 1
+    key = f"checkup:{checkup.id}:{checkup.action}:{checkup.reminders_sent}:{checkup.attempts}"
+    message = OutboundMessage(
+        key=key,
+        participant_id=participant.id,
+        checkup_id=checkup.id,
+        kind=kind,
+        channel=channel,
+        body_cipher=ctx.vault.encrypt(body),
+        status=MessageStatus.sending.value,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(message)
+    session.flush()
+    outgoing = Outgoing(
+        key=key,
+        participant_id=participant.id,
+        to=ctx.vault.decrypt(participant.phone_cipher),
+        body=body,
+        kind=kind,
+        channel=channel,
+        valid_until=window_closing(now, tz, window),
+        timezone=participant.timezone,
+    )
+    return _Prepared(message.id, outgoing, checkup.action)
+
+
+def _channel_for(checkup: Checkup, preferred: str, protocol: Protocol) -> str | None:
+    if checkup.action == Action.fallback.value:
+        fallback = protocol.channels.fallback
+        if fallback is None or fallback.value == preferred:
+            return None
+        return fallback.value
+    return preferred
+
+
+def _reconcile(
+    ctx: Context, session: Session, checkup: Checkup, protocol: Protocol, now: datetime
+) -> PerformResult | None:
+    """Settle earlier attempts whose outcome is unknown before making a new one."""
+    unsettled = session.scalars(
+        select(OutboundMessage)
+        .where(
+            OutboundMessage.checkup_id == checkup.id,
+            OutboundMessage.status.in_((MessageStatus.sending.value, MessageStatus.unknown.value)),
+        )
+        .order_by(OutboundMessage.id)
+    ).all()
+    participant = checkup.enrolment.participant
+    for message in unsettled:
+        outgoing = Outgoing(
+            key=message.key,
+            participant_id=participant.id,
+            to=ctx.vault.decrypt(participant.phone_cipher),
+            body=ctx.vault.decrypt(message.body_cipher),
+            kind=message.kind,
+            channel=message.channel,
+        )
+        receipt = ctx.channel(message.channel).lookup(outgoing, message.created_at)
+        message.updated_at = now
+        if receipt is None:
+            message.status = MessageStatus.failed.value
+            message.error_code = "not-sent"
+            continue
+        message.status = MessageStatus.sent.value
+        message.provider_sid = receipt.sid
+        message.segments = receipt.segments
+        message.sent_at = message.created_at
+        action = message.key.split(":")[2]
+        _succeeded(checkup, action, message.created_at, message.channel, protocol)
+        log.info("send reconciled: it had gone out", checkup_id=checkup.id, message_id=message.id)
+        return PerformResult("reconciled")
+    return None
+
+
+def _record(
+    ctx: Context,
+    session: Session,
+    checkup_id: int,
+    token: str,
+    prepared: _Prepared,
+    receipt: Receipt | None,
+    error: ChannelError | None,
+) -> PerformResult:
+    now = ctx.now()
+    message = session.get(OutboundMessage, prepared.message_id, with_for_update=True)
+    checkup = session.get(Checkup, checkup_id, with_for_update=True, populate_existing=True)
+    assert message is not None
+    assert checkup is not None
+    message.updated_at = now
+    ours = checkup.claim_token == token and checkup.action_state == ActionState.running.value
+    if receipt is not None:
+        message.status = MessageStatus.sent.value
+        message.provider_sid = receipt.sid
+        message.segments = receipt.segments
+        message.sent_at = now
+    elif error is not None and error.outcome_unknown:
+        message.status = MessageStatus.unknown.value
+    else:
+        message.status = MessageStatus.failed.value
+        message.error_code = error.code if error else None
+    if not ours:
+        # The lease ran out while we talked to the provider; whoever holds the check-up now reconciles.
+        log.warning("send finished after its lease expired", checkup_id=checkup_id)
+        return PerformResult("stale")
+    protocol = ctx.protocols.by_version_id(session, checkup.enrolment.protocol_version_id)
+    if receipt is not None:
+        _succeeded(checkup, prepared.action, now, prepared.outgoing.channel, protocol)
+        return PerformResult("sent", {"sid": receipt.sid})
+    assert error is not None
+    _release(checkup)
+    if error.outcome_unknown:
+        checkup.action_at = now + ctx.tuning.reconcile_delay
+        log.warning("send outcome unknown; will reconcile", checkup_id=checkup_id)
+        return PerformResult("unknown")
+    retries = ctx.tuning.retry_delays
+    if not error.permanent and checkup.attempts <= len(retries):
+        checkup.action_at = now + retries[checkup.attempts - 1]
+        log.info("send failed; will retry", checkup_id=checkup_id, code=error.code, attempt=checkup.attempts)
+        return PerformResult("retry", {"code": error.code})
+    log.warning("send failed", checkup_id=checkup_id, code=error.code, permanent=error.permanent)
+    if prepared.action == Action.send.value:
+        checkup.status = CheckupStatus.failed.value
+        checkup.action = checkup.action_at = None
+        checkup.closed_at = now
+        checkup.note = f"send failed ({error.code or 'error'})"
+        plan_next(ctx, session, checkup.enrolment, now)
+    else:
+        _consume_followup(checkup, now)
+        _schedule_followup(checkup, protocol)
+    return PerformResult("failed", {"code": error.code})
+
+
+def _succeeded(checkup: Checkup, action: str, at: datetime, channel: str, protocol: Protocol) -> None:
+    if action == Action.send.value:
+        checkup.status = CheckupStatus.awaiting.value
+        checkup.sent_at = at
+        checkup.channel = channel
+        checkup.closes_at = protocol.non_response.missed_after.after_instant(at)
+    else:
+        _consume_followup(checkup, at)
+    checkup.attempts = 0
+    _release(checkup)
+    _schedule_followup(checkup, protocol)
+
+
+def _consume_followup(checkup: Checkup, at: datetime) -> None:
+    """Mark the current follow-up (a reminder or the fallback) as done, whether it went out or not."""
+    if checkup.action == Action.remind.value:
+        checkup.reminders_sent += 1
+    elif checkup.action == Action.fallback.value:
+        checkup.fallback_at = at
+    checkup.attempts = 0
+
+
+def _schedule_followup(checkup: Checkup, protocol: Protocol) -> None:
+    """Set the next non-response action: the earliest reminder or fallback not yet done, else closing."""
+    assert checkup.sent_at is not None
+    assert checkup.closes_at is not None
+    rules = protocol.non_response
+    events: list[tuple[datetime, str]] = [
+        (delay.after_instant(checkup.sent_at), Action.remind.value)
+        for delay in rules.remind_after[checkup.reminders_sent :]
+    ][:1]
+    if (
+        rules.fallback_after is not None
+        and checkup.fallback_at is None
+        and protocol.channels.fallback is not None
+        and protocol.channels.fallback.value != checkup.channel
+    ):
+        events.append((rules.fallback_after.after_instant(checkup.sent_at), Action.fallback.value))
+    events = [e for e in events if e[0] < checkup.closes_at]
+    events.append((checkup.closes_at, Action.close.value))
+    at, action = min(events)
+    checkup.action = action
+    checkup.action_at = at
+
+
+def _close_missed(ctx: Context, session: Session, checkup: Checkup, now: datetime) -> None:
+    checkup.status = CheckupStatus.missed.value
+    checkup.action = checkup.action_at = None
+    checkup.closed_at = now
+    _release(checkup)
+    enrolment = checkup.enrolment
+    enrolment.missed_in_a_row += 1
+    plan_next(ctx, session, enrolment, now)

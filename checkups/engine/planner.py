@@ -1,0 +1,90 @@
+"""Plan the next check-up of an enrolment. Only the next one is stored; the one after is planned when it
+closes. Check-ups whose time has passed (late enrolment, resume, an outage) are not created: the schedule
+continues from where the protocol now is.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
+from functools import lru_cache
+
+from sqlalchemy.orm import Session
+
+from ..models import Action, ActionState, Checkup, CheckupStatus, Enrolment, EnrolmentStatus
+from ..protocols.schedule import PlannedCheckup, expand, spread_offset, zone
+from ..protocols.schema import Protocol, SendWindow
+from .context import Context
+
+
+def enrolment_window(enrolment: Enrolment) -> SendWindow:
+    return window_of(enrolment.window_start, enrolment.window_end, enrolment.window_days)
+
+
+@lru_cache(maxsize=1024)
+def window_of(start: time, end: time, days: str) -> SendWindow:
+    return SendWindow.model_validate({"start": start, "end": end, "days": days.split(",")})
+
+
+class _ByVersion:
+    """A protocol keyed by name and version (the content hash), so schedules can be cached."""
+
+    __slots__ = ("key", "protocol")
+
+    def __init__(self, protocol: Protocol) -> None:
+        self.protocol = protocol
+        self.key = (protocol.name, protocol.version)
+
+    def __hash__(self) -> int:
+        return hash(self.key)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _ByVersion) and other.key == self.key
+
+
+@lru_cache(maxsize=4096)
+def _expand_cached(
+    protocol: _ByVersion, anchor: date, tz_name: str, window: SendWindow, offset: timedelta
+) -> tuple[PlannedCheckup, ...]:
+    return tuple(expand(protocol.protocol, anchor, zone(tz_name), window, offset))
+
+
+def planned_checkups(ctx: Context, session: Session, enrolment: Enrolment) -> tuple[PlannedCheckup, ...]:
+    """The whole schedule of ``enrolment`` (its protocol version, anchor, zone and window)."""
+    protocol = ctx.protocols.by_version_id(session, enrolment.protocol_version_id)
+    window = enrolment_window(enrolment)
+    offset = spread_offset(f"participant:{enrolment.participant_id}", window)
+    return _expand_cached(_ByVersion(protocol), enrolment.anchor_date, enrolment.participant.timezone, window, offset)
+
+
+def plan_next(ctx: Context, session: Session, enrolment: Enrolment, now: datetime) -> Checkup | None:
+    """Store the next check-up of ``enrolment`` due at or after ``now``; complete the enrolment if none is left.
+
+    The caller holds the transaction. Returns the new check-up, or None.
+    """
+    if enrolment.status != EnrolmentStatus.active.value:
+        return None
+    upcoming = next(
+        (p for p in planned_checkups(ctx, session, enrolment) if p.seq > enrolment.last_seq and p.utc >= now), None
+    )
+    if upcoming is None:
+        enrolment.status = EnrolmentStatus.completed.value
+        enrolment.updated_at = now
+        return None
+    checkup = Checkup(
+        enrolment_id=enrolment.id,
+        seq=upcoming.seq,
+        phase=upcoming.phase,
+        due_at=upcoming.utc,
+        status=CheckupStatus.pending.value,
+        action=Action.send.value,
+        action_at=upcoming.utc,
+        action_state=ActionState.ready.value,
+        attempts=0,
+        deferrals=0,
+        reminders_sent=0,
+    )
+    session.add(checkup)
+    enrolment.last_seq = upcoming.seq
+    enrolment.updated_at = now
+    session.flush()
+    return checkup

@@ -1,0 +1,97 @@
+"""Build the pieces from settings: database, keys, protocols, channels. Used by the CLI, tasks and web."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TextIO
+
+from sqlalchemy import Engine, select
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+from .channels.base import Channel, Outgoing
+from .channels.console import ConsoleChannel
+from .clock import Clock, SystemClock
+from .crypto import EncryptionKeyError, Vault, embedded_key
+from .db import make_engine, session_factory
+from .engine.context import Context, ProtocolStore, Tuning
+from .models import Participant
+from .settings import ChannelKind, Settings
+
+
+class RuntimeError_(Exception):
+    """The service cannot start with these settings."""
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    engine: Engine
+    factory: sessionmaker[Session]
+    ctx: Context
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def vault_for(settings: Settings) -> Vault:
+    if settings.encryption_key is not None:
+        keys = settings.encryption_key.get_secret_value()
+    elif settings.is_sqlite:
+        database = make_url(settings.database_url).database or "var/checkups.db"
+        keys = embedded_key(Path(database).resolve().parent if database != ":memory:" else Path("var"))
+    else:
+        raise RuntimeError_("CHECKUPS_ENCRYPTION_KEY is required with PostgreSQL (phone numbers are encrypted at rest)")
+    try:
+        return Vault(keys)
+    except EncryptionKeyError as error:
+        raise RuntimeError_(f"CHECKUPS_ENCRYPTION_KEY: {error}") from None
+
+
+def build(
+    settings: Settings,
+    clock: Clock | None = None,
+    echo: TextIO | None = None,
+    tuning: Tuning | None = None,
+    channels: dict[str, Channel] | None = None,
+) -> Runtime:
+    engine = make_engine(settings.database_url)
+    factory = session_factory(engine)
+    vault = vault_for(settings)
+    clock = clock or SystemClock()
+    if channels is None:
+        if settings.channel is ChannelKind.console:
+            console = ConsoleChannel(engine, vault, clock.now, echo=echo, describe=_describer(factory, clock))
+            channels = {"sms": console, "voice": console}
+        else:
+            raise RuntimeError_("CHECKUPS_CHANNEL=twilio: the Twilio channels are not built yet; use console")
+    ctx = Context(
+        vault=vault,
+        protocols=ProtocolStore(settings.protocols_dir),
+        channels=channels,
+        clock=clock,
+        tuning=tuning or Tuning(),
+    )
+    return Runtime(settings, engine, factory, ctx)
+
+
+def _describer(factory: sessionmaker[Session], clock: Clock):
+    """For the console's terminal echo: who (client reference) and when, in their local time."""
+    from .protocols.schedule import zone
+
+    refs: dict[int, str] = {}
+
+    def describe(message: Outgoing) -> str:
+        if message.participant_id not in refs:
+            with factory() as session:
+                ref = session.scalars(
+                    select(Participant.client_ref).where(Participant.id == message.participant_id)
+                ).first()
+            refs[message.participant_id] = ref or "?"
+        when = clock.now()
+        if message.timezone:
+            when = when.astimezone(zone(message.timezone))
+        return f"{when:%a %d %b %H:%M %Z} to {refs[message.participant_id]}"
+
+    return describe
