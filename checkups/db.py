@@ -20,6 +20,10 @@ def normalise_url(url: str) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
+# Execution option for an engine or connection that only reads: on SQLite it does not take the write lock.
+READ_ONLY = "checkups_read_only"
+
+
 def make_engine(url: str, **kwargs: Any) -> Engine:
     url = normalise_url(url)
     parsed = make_url(url)
@@ -42,8 +46,11 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _begin_immediate(connection: Any) -> None:
-            # Take the write lock at the start: no deadlock-prone upgrade from a read lock later.
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
+            # Take the write lock at the start: no deadlock-prone upgrade from a read lock later. A read-only
+            # connection (option READ_ONLY) begins deferred: in WAL mode it reads without waiting for the
+            # writer, which may be this very thread (a provider lookup made inside a dispatch transaction).
+            read_only = connection.get_execution_options().get(READ_ONLY, False)
+            connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
         return engine
     kwargs.setdefault("pool_pre_ping", True)

@@ -140,6 +140,8 @@ def configure(log_format: str = "auto", level: str = "INFO", stream: Any = None)
     root.setLevel(level)
     # Twilio's HTTP client logs each request's parameters (To, Body) at INFO.
     logging.getLogger("twilio.http_client").setLevel(logging.WARNING)
+    # Alembic announces each plugin and step at INFO; only its warnings matter to an operator.
+    logging.getLogger("alembic").setLevel(logging.WARNING)
 
     structlog.configure(
         processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import TextIO
 
@@ -49,6 +50,14 @@ def vault_for(settings: Settings) -> Vault:
         raise RuntimeError_(f"CHECKUPS_ENCRYPTION_KEY: {error}") from None
 
 
+def tuning_from(settings: Settings) -> Tuning:
+    return Tuning(
+        batch_size=settings.batch_size,
+        claim_lease=timedelta(seconds=settings.claim_lease_seconds),
+        send_lease=timedelta(seconds=settings.send_lease_seconds),
+    )
+
+
 def build(
     settings: Settings,
     clock: Clock | None = None,
@@ -62,7 +71,10 @@ def build(
     clock = clock or SystemClock()
     if channels is None:
         if settings.channel is ChannelKind.console:
-            console = ConsoleChannel(engine, vault, clock.now, echo=echo, describe=_describer(factory, clock))
+            console = ConsoleChannel(
+                engine, vault, clock.now, echo=echo, describe=_describer(factory, clock),
+                latency=settings.console_latency_ms / 1000,
+            )
             channels = {"sms": console, "voice": console}
         else:
             raise RuntimeError_("CHECKUPS_CHANNEL=twilio: the Twilio channels are not built yet; use console")
@@ -71,7 +83,7 @@ def build(
         protocols=ProtocolStore(settings.protocols_dir),
         channels=channels,
         clock=clock,
-        tuning=tuning or Tuning(),
+        tuning=tuning or tuning_from(settings), default_region=settings.default_region,
     )
     return Runtime(settings, engine, factory, ctx)
 

@@ -9,7 +9,7 @@ from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import AnyHttpUrl, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import AnyHttpUrl, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ENV_PREFIX = "CHECKUPS_"
@@ -51,6 +51,14 @@ class Settings(BaseSettings):
     twilio_api_base: AnyHttpUrl | None = None
     log_format: LogFormat = LogFormat.auto
     log_level: str = "INFO"
+    default_region: str = "GB"  # for phone numbers written without +country code
+    # Leases: a claimed action not started within claim_lease, or a send not finished within send_lease,
+    # is returned by the sweeper (a lost task, a dead worker). send_lease must exceed any provider timeout.
+    claim_lease_seconds: float = Field(default=300, gt=0)
+    send_lease_seconds: float = Field(default=120, gt=0)
+    batch_size: int = Field(default=500, ge=1, le=10_000)
+    # Simulated provider latency for the console channel (demos, tests of a worker dying mid-send).
+    console_latency_ms: int = Field(default=0, ge=0, le=60_000)
 
     @field_validator("database_url")
     @classmethod

@@ -8,6 +8,7 @@ the text to a terminal, for the demo; the log never holds the text or the number
 from __future__ import annotations
 
 import sys
+import time
 import uuid
 from collections.abc import Callable
 from datetime import datetime
@@ -17,6 +18,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from ..crypto import Vault
+from ..db import READ_ONLY
 from ..logging import get_logger
 from ..models import ConsoleOutbox
 from .base import Outgoing, Receipt
@@ -41,7 +43,9 @@ class ConsoleChannel:
         now: Callable[[], datetime],
         echo: TextIO | None = None,
         describe: Callable[[Outgoing], str] | None = None,
+        latency: float = 0.0,
     ) -> None:
+        self._latency = latency
         self._engine = engine
         self._vault = vault
         self._now = now
@@ -49,6 +53,8 @@ class ConsoleChannel:
         self._describe = describe
 
     def send(self, message: Outgoing) -> Receipt:
+        if self._latency:
+            time.sleep(self._latency)  # a provider's request time; the record is made at its end
         sid = "CO" + uuid.uuid4().hex
         with Session(self._engine) as session, session.begin():
             session.add(
@@ -77,7 +83,8 @@ class ConsoleChannel:
         return Receipt(sid=sid, segments=count)
 
     def lookup(self, message: Outgoing, sent_after: datetime) -> Receipt | None:
-        with Session(self._engine) as session:
+        # Called inside the dispatch transaction, which on SQLite holds the write lock: read without it.
+        with Session(self._engine.execution_options(**{READ_ONLY: True})) as session:
             row = session.scalars(
                 select(ConsoleOutbox).where(ConsoleOutbox.key == message.key).order_by(ConsoleOutbox.id).limit(1)
             ).first()

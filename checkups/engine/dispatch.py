@@ -164,20 +164,25 @@ def sweep_expired(session: Session, now: datetime) -> int:
 
 
 def acquire_leadership(session: Session, name: str, holder: str, now: datetime, until: datetime) -> bool:
-    """Take or renew the named lease; True if ``holder`` holds it until ``until``."""
+    """Take or renew the named lease; True if ``holder`` now holds it until ``until``."""
     renewed = session.execute(
         update(Lease)
-        .where(Lease.name == name, (Lease.holder == holder) | (Lease.expires_at < now))
+        .where(Lease.name == name, (Lease.holder == holder) | (Lease.expires_at <= now))
         .values(holder=holder, expires_at=until)
-    )
-    if renewed.rowcount:
+        .returning(Lease.name)
+    ).first()
+    if renewed is not None:
         return True
+    # No lease yet. RETURNING, not rowcount: psycopg reports -1 for INSERT ... ON CONFLICT DO NOTHING.
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     created = session.execute(
-        insert(Lease).values(name=name, holder=holder, expires_at=until).on_conflict_do_nothing(index_elements=["name"])
-    )
-    return bool(created.rowcount)
+        insert(Lease)
+        .values(name=name, holder=holder, expires_at=until)
+        .on_conflict_do_nothing(index_elements=["name"])
+        .returning(Lease.name)
+    ).first()
+    return created is not None
 
 
 def release_leadership(session: Session, name: str, holder: str, now: datetime) -> None:

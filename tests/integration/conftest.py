@@ -1,0 +1,187 @@
+"""A fresh PostgreSQL database per test run (migrated with Alembic), a migrated SQLite file per test, and
+an engine context wired to the console channel and a settable clock."""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from pathlib import Path
+
+import psycopg
+import pytest
+from sqlalchemy import Engine, func, select, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+from checkups.channels.console import ConsoleChannel
+from checkups.clock import SettableClock
+from checkups.crypto import Vault, generate_key
+from checkups.db import make_engine, session_factory
+from checkups.engine.context import Context, ProtocolStore, Tuning
+from checkups.engine.dispatch import Claim, perform
+from checkups.engine.enrolment import EnrolmentRequest, enrol, ensure_organisation
+from checkups.engine.ticker import Ticker
+from checkups.migrate import upgrade
+from checkups.models import Base, Checkup, ConsoleOutbox
+from tests.conftest import PG_ADMIN_URL, PROTOCOLS
+
+BACKENDS = ["sqlite", "postgresql"]
+
+
+def _admin_connect() -> psycopg.Connection:
+    url = make_url(PG_ADMIN_URL)
+    try:
+        return psycopg.connect(
+            host=url.host,
+            port=url.port or 5432,
+            user=url.username,
+            dbname=url.database,
+            autocommit=True,
+            connect_timeout=5,
+        )
+    except psycopg.OperationalError as error:
+        pytest.fail(f"PostgreSQL is not reachable at {PG_ADMIN_URL}: {error}. Start it (see README).", pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A new database for this test run, migrated to head; dropped at the end."""
+    name = f"checkups_test_{uuid.uuid4().hex[:8]}"
+    with _admin_connect() as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    upgrade(url)
+    yield url
+    with _admin_connect() as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("sqlite") / "template.db"
+    upgrade(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        path = tmp_path / "checkups.db"
+        shutil.copy(request.getfixturevalue("sqlite_template"), path)
+        return f"sqlite:///{path}"
+    url = request.getfixturevalue("postgres_url")
+    engine = make_engine(url)
+    tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables if t.name != "alembic_version")
+    with engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    engine.dispose()
+    return url
+
+
+@dataclass
+class World:
+    """Everything a test drives: the store, the engine context, the clock, and helpers."""
+
+    url: str
+    engine: Engine
+    factory: sessionmaker[Session]
+    ctx: Context
+    clock: SettableClock
+    console: ConsoleChannel
+
+    @property
+    def backend(self) -> str:
+        return self.engine.dialect.name
+
+    def enrol(self, client_ref: str = "c-1", **overrides: object):
+        fields: dict[str, object] = {
+            "organisation": "org-a",
+            "client_ref": client_ref,
+            "phone": "+447700900123",
+            "timezone": "Europe/London",
+            "anchor_date": self.clock.now().date(),
+            "protocol": "standard-5y",
+            "consent_by": "worker 1",
+            "consent_method": "verbal",
+            "consent_channels": ("sms", "voice"),
+        }
+        fields.update(overrides)
+        return enrol(self.ctx, self.factory, EnrolmentRequest(**fields), actor="test")  # type: ignore[arg-type]
+
+    def ticker(self, hand_out: Callable[[Claim], None] | None = None, **kwargs: object) -> Ticker:
+        return Ticker(self.ctx, self.factory, hand_out or self.perform, **kwargs)  # type: ignore[arg-type]
+
+    def perform(self, claim: Claim):
+        return perform(self.ctx, self.factory, claim.checkup_id, claim.token)
+
+    def run(self, until: datetime, step: timedelta | None = None, ticker: Ticker | None = None) -> None:
+        """Drive the scheduler until ``until``, the last tick exactly then.
+
+        By default the clock jumps to the next moment anything is due (an action, an expiring lease), as a
+        scheduler ticking every few seconds would see it; with ``step``, it ticks at that fixed interval.
+        """
+        ticker = ticker or self.ticker()
+        while True:
+            ticker.tick()
+            now = self.clock.now()
+            if now >= until:
+                return
+            if step is not None:
+                self.clock.advance(min(step, until - now))
+                continue
+            upcoming = self.next_event_after(now)
+            self.clock.set(min(until, max(upcoming, now + timedelta(seconds=1))) if upcoming else until)
+
+    def next_event_after(self, now: datetime) -> datetime | None:
+        with self.factory() as session:
+            action = session.scalar(
+                select(func.min(Checkup.action_at)).where(Checkup.action_state == "ready", Checkup.action.is_not(None))
+            )
+            lease = session.scalar(
+                select(func.min(Checkup.lease_until)).where(Checkup.action_state.in_(("claimed", "running")))
+            )
+        lease = lease + timedelta(seconds=1) if lease is not None else None
+        candidates = [t for t in (action, lease) if t is not None]
+        return min(candidates) if candidates else None
+
+    def sends(self) -> list[ConsoleOutbox]:
+        with self.factory() as session:
+            return list(session.scalars(select(ConsoleOutbox).order_by(ConsoleOutbox.id)))
+
+    def count(self, model: type, *where: object) -> int:
+        with self.factory() as session:
+            return session.scalar(select(func.count()).select_from(model).where(*where)) or 0
+
+
+def make_world(url: str, start: datetime, tuning: Tuning | None = None, key: str | None = None) -> World:
+    """A world on ``url``; pass ``key`` when another process (a real worker) must read what it encrypts."""
+    engine = make_engine(url)
+    factory = session_factory(engine)
+    clock = SettableClock(start)
+    vault = Vault(key or generate_key())
+    console = ConsoleChannel(engine, vault, clock.now)
+    ctx = Context(
+        vault=vault,
+        protocols=ProtocolStore(PROTOCOLS),
+        channels={"sms": console, "voice": console},
+        clock=clock,
+        tuning=tuning or Tuning(),
+    )
+    with factory() as session, session.begin():
+        ensure_organisation(session, "org-a", "Org A", start)
+        ensure_organisation(session, "org-b", "Org B", start)
+    return World(url, engine, factory, ctx, clock, console)
+
+
+@pytest.fixture
+def world(database_url: str, t0: datetime) -> Iterator[World]:
+    w = make_world(database_url, t0)
+    yield w
+    w.engine.dispose()
+
+
+ALL_DAY = {"window_start": time(0, 0), "window_end": time.max}
+MONDAY = date(2026, 1, 5)

@@ -1,0 +1,314 @@
+"""Dispatch invariants on a real store (SQLite and PostgreSQL): sent once, in the window, never lost."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from datetime import UTC, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import select, update
+
+from checkups.channels.base import ChannelError, Outgoing, Receipt
+from checkups.engine import enrolment as enrolment_ops
+from checkups.engine.dispatch import Claim
+from checkups.engine.planner import enrolment_window
+from checkups.models import Checkup, CheckupStatus, ConsoleOutbox, Enrolment, MessageStatus, OutboundMessage
+from checkups.protocols.schedule import in_window, zone
+
+from .conftest import World
+
+
+def send_keys(world: World) -> Counter[str]:
+    """Provider-side sends per check-up: 'checkup:<id>:send' -> count."""
+    return Counter(":".join(row.key.split(":")[:3]) for row in world.sends() if ":send:" in row.key)
+
+
+def assert_local_in_window(world: World) -> None:
+    with world.factory() as session:
+        rows = session.execute(
+            select(ConsoleOutbox, Enrolment).join(Enrolment, Enrolment.participant_id == ConsoleOutbox.participant_id)
+        ).all()
+        for sent, enrolment in rows:
+            tz = zone(enrolment.participant.timezone)
+            window = enrolment_window(enrolment)
+            assert in_window(sent.sent_at, tz, window), f"{sent.kind} at {sent.sent_at.astimezone(tz)} outside {window}"
+
+
+def test_checkup_goes_out_once_at_its_time_then_reminder_fallback_and_missed(world: World) -> None:
+    result = world.enrol()
+    checkup_id = result.first_checkup.id
+    due = result.first_checkup.due_at
+    world.run(until=due - timedelta(minutes=1))
+    assert world.sends() == []
+    world.run(until=due + timedelta(days=5))
+    kinds = [row.kind for row in world.sends()]
+    # standard-5y: SMS, a reminder after a day, a voice call after two days, missed after four.
+    assert kinds == ["question", "reminder", "call"]
+    with world.factory() as session:
+        checkup = session.get(Checkup, checkup_id)
+        assert checkup.status == CheckupStatus.missed.value
+        enrolment = session.get(Enrolment, result.enrolment.id)
+        assert enrolment.missed_in_a_row == 1
+        following = session.scalars(select(Checkup).where(Checkup.seq == 2)).one()
+        assert following.status == CheckupStatus.pending.value
+    assert_local_in_window(world)
+
+
+def test_each_checkup_of_a_schedule_goes_out_exactly_once(world: World) -> None:
+    world.enrol()
+    world.run(until=world.clock.now() + timedelta(weeks=12))
+    counts = send_keys(world)
+    assert len(counts) == 9  # weeks 1-8, then fortnightly: week 10 (week 12's is at 10:00+, after the end)
+    assert set(counts.values()) == {1}
+    with world.factory() as session:
+        seqs = session.scalars(select(Checkup.seq).order_by(Checkup.seq)).all()
+    assert seqs == list(range(1, len(seqs) + 1))
+
+
+def test_late_tick_outside_the_window_defers_to_the_next_opening(world: World) -> None:
+    result = world.enrol(window_start=time(10, 0), window_end=time(11, 0))
+    due = result.first_checkup.due_at
+    # The scheduler was down from just before the check-up until 23:30: it must not send at night.
+    world.clock.set(due.replace(hour=23, minute=30))
+    world.ticker().tick()
+    assert world.sends() == []
+    with world.factory() as session:
+        checkup = session.get(Checkup, result.first_checkup.id)
+        assert checkup.deferrals == 1
+        assert checkup.action_at.astimezone(ZoneInfo("Europe/London")).time() == time(10, 0)
+    world.run(until=due + timedelta(days=1, hours=2))
+    assert len(send_keys(world)) == 1
+    assert_local_in_window(world)
+
+
+def test_two_schedulers_ticking_at_once_send_each_checkup_once(world: World) -> None:
+    for i in range(60):
+        world.enrol(client_ref=f"c-{i}", phone=f"+447700900{i:03d}")
+    with world.factory() as session, session.begin():
+        due = session.scalars(select(Checkup.due_at)).all()
+    world.clock.set(max(due) + timedelta(minutes=1))
+    tickers = [world.ticker(lead=False) for _ in range(4)]  # no leader lock: the claim alone must hold
+    barrier = threading.Barrier(len(tickers))
+    errors: list[BaseException] = []
+
+    def run(ticker) -> None:
+        try:
+            barrier.wait()
+            for _ in range(3):
+                ticker.tick()
+        except BaseException as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=run, args=(t,)) for t in tickers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not errors, errors
+    counts = send_keys(world)
+    assert len(counts) == 60
+    assert set(counts.values()) == {1}
+
+
+def test_only_one_scheduler_leads_at_a_time(world: World) -> None:
+    first, second = world.ticker(), world.ticker()
+    assert first.tick().leader
+    assert not second.tick().leader
+    world.clock.advance(timedelta(minutes=5))  # the first one's lease has lapsed: it died
+    assert second.tick().leader
+    assert not first.tick().leader
+    second.resign()
+    assert first.tick().leader
+
+
+def _claim_everything_due(world: World) -> list[Claim]:
+    claims: list[Claim] = []
+    world.ticker(hand_out=claims.append).tick()
+    return claims
+
+
+@pytest.mark.parametrize("stop", ["pause", "withdraw", "opt_out", "complete"])
+def test_stopping_an_enrolment_stops_even_a_claimed_checkup(world: World, stop: str) -> None:
+    result = world.enrol()
+    world.clock.set(result.first_checkup.due_at + timedelta(minutes=1))
+    claims = _claim_everything_due(world)
+    assert len(claims) == 1
+    enrolment_id = result.enrolment.id
+    if stop == "opt_out":
+        with world.factory() as session, session.begin():
+            enrolment_ops.opt_out(world.ctx, session, world.ctx.vault.lookup_hash("+447700900123"), "staff", "t")
+    else:
+        getattr(enrolment_ops, stop)(world.ctx, world.factory, enrolment_id, "user:1")
+    assert world.perform(claims[0]).outcome == "stale"
+    world.run(until=world.clock.now() + timedelta(weeks=6))
+    assert world.sends() == []
+    with world.factory() as session:
+        assert session.scalars(select(Checkup.status)).all() == [CheckupStatus.cancelled.value]
+
+
+def test_resume_continues_from_now_without_a_burst(world: World) -> None:
+    result = world.enrol()
+    enrolment_ops.pause(world.ctx, world.factory, result.enrolment.id, "user:1")
+    world.clock.advance(timedelta(weeks=5))
+    enrolment_ops.resume(world.ctx, world.factory, result.enrolment.id, "user:1")
+    with world.factory() as session:
+        pending = session.scalars(select(Checkup).where(Checkup.status == CheckupStatus.pending.value)).one()
+    assert pending.due_at >= world.clock.now()
+    assert pending.seq == 5  # weeks 1-4 fell due while paused and are not sent; week 5 is later today
+    world.run(until=pending.due_at + timedelta(hours=9))
+    assert len(send_keys(world)) == 1
+
+
+def test_long_outage_catches_up_without_stale_checkups_or_night_sends(world: World) -> None:
+    for i in range(30):
+        world.enrol(
+            client_ref=f"c-{i}",
+            phone=f"+447700900{i:03d}",
+            timezone=["Europe/London", "America/New_York", "Asia/Kolkata"][i % 3],
+        )
+    with world.factory() as session:
+        first_due = min(session.scalars(select(Checkup.due_at)).all())
+    # The scheduler is down for a week and comes back at 02:00 UTC.
+    world.clock.set((first_due + timedelta(days=7)).replace(hour=2, minute=0))
+    world.run(until=world.clock.now() + timedelta(days=3))
+    assert_local_in_window(world)
+    with world.factory() as session:
+        statuses = Counter(session.scalars(select(Checkup.status).where(Checkup.seq == 1)).all())
+    # Every first check-up was more than four days (missed_after) late: skipped, never sent.
+    assert statuses == {CheckupStatus.skipped.value: 30}
+    counts = send_keys(world)
+    assert set(counts.values()) <= {1}
+    # At most one check-up per person went out in the catch-up: no burst.
+    per_person = Counter(row.participant_id for row in world.sends() if row.kind == "question")
+    assert max(per_person.values(), default=0) <= 1
+
+
+def test_expired_claim_is_swept_and_sent_once(world: World) -> None:
+    result = world.enrol()
+    world.clock.set(result.first_checkup.due_at + timedelta(minutes=1))
+    lost = _claim_everything_due(world)  # handed to a worker that never ran it (Redis lost the task)
+    assert len(lost) == 1
+    world.clock.advance(world.ctx.tuning.claim_lease + timedelta(seconds=1))
+    report = world.ticker().tick()
+    assert report.swept == 1
+    world.ticker().tick()
+    assert world.perform(lost[0]).outcome == "stale"  # the lost task turns up late: it does nothing
+    assert list(send_keys(world).values()) == [1]
+
+
+class _Flaky:
+    """A channel wrapper that fails the way providers and networks do."""
+
+    kind = "flaky"
+
+    def __init__(self, inner, mode: str) -> None:
+        self.inner = inner
+        self.mode = mode
+        self.calls = 0
+
+    def send(self, message: Outgoing) -> Receipt:
+        self.calls += 1
+        if self.mode == "timeout_after_send" and self.calls == 1:
+            self.inner.send(message)  # the provider got it; the answer was lost
+            raise ChannelError("read timeout", outcome_unknown=True)
+        if self.mode == "timeout_before_send" and self.calls == 1:
+            raise ChannelError("connect timeout", outcome_unknown=True)
+        if self.mode == "crash_after_send" and self.calls == 1:
+            self.inner.send(message)
+            raise RuntimeError("worker died")  # any exception mid-request: outcome unknown
+        if self.mode == "transient" and self.calls <= 2:
+            raise ChannelError("queue overflow", code="30003")
+        if self.mode == "permanent" and self.calls == 1:
+            raise ChannelError("invalid number", code="21211", permanent=True)
+        return self.inner.send(message)
+
+    def lookup(self, message: Outgoing, sent_after: datetime) -> Receipt | None:
+        return self.inner.lookup(message, sent_after)
+
+
+@pytest.mark.parametrize("mode", ["timeout_after_send", "crash_after_send"])
+def test_send_with_unknown_outcome_is_reconciled_not_resent(world: World, mode: str) -> None:
+    flaky = _Flaky(world.console, mode)
+    world.ctx.channels = {"sms": flaky, "voice": flaky}
+    result = world.enrol()
+    world.clock.set(result.first_checkup.due_at + timedelta(minutes=1))
+    world.run(until=world.clock.now() + timedelta(hours=2))
+    assert list(send_keys(world).values()) == [1]
+    with world.factory() as session:
+        checkup = session.get(Checkup, result.first_checkup.id)
+        assert checkup.status == CheckupStatus.awaiting.value
+        messages = session.scalars(select(OutboundMessage).where(OutboundMessage.kind == "question")).all()
+    assert [m.status for m in messages] == [MessageStatus.sent.value]
+    assert messages[0].provider_sid is not None
+
+
+def test_send_that_never_reached_the_provider_is_sent_once_after_reconciling(world: World) -> None:
+    flaky = _Flaky(world.console, "timeout_before_send")
+    world.ctx.channels = {"sms": flaky, "voice": flaky}
+    result = world.enrol()
+    world.clock.set(result.first_checkup.due_at + timedelta(minutes=1))
+    world.run(until=world.clock.now() + timedelta(hours=2))
+    assert list(send_keys(world).values()) == [1]
+    with world.factory() as session:
+        statuses = session.scalars(
+            select(OutboundMessage.status).where(OutboundMessage.kind == "question").order_by(OutboundMessage.id)
+        ).all()
+    assert statuses == [MessageStatus.failed.value, MessageStatus.sent.value]  # looked up: not there; then sent
+
+
+def test_worker_dying_mid_send_is_recovered_by_the_sweeper(world: World) -> None:
+    result = world.enrol()
+    world.clock.set(result.first_checkup.due_at + timedelta(minutes=1))
+    claims = _claim_everything_due(world)
+    # A worker starts the send and dies after the provider accepted it, before recording anything.
+    with world.factory() as session, session.begin():
+        session.execute(update(Checkup).values(action_state="running"))
+    checkup_id = claims[0].checkup_id
+    from checkups.engine.dispatch import _decide  # the first half of perform, as the dead worker ran it
+
+    with world.factory() as session, session.begin():
+        prepared = _decide(world.ctx, session, session.get(Checkup, checkup_id), world.clock.now())
+    world.console.send(prepared.outgoing)
+    world.clock.advance(world.ctx.tuning.send_lease + timedelta(seconds=1))
+    world.run(until=world.clock.now() + timedelta(minutes=30))
+    assert list(send_keys(world).values()) == [1]
+    with world.factory() as session:
+        assert session.get(Checkup, checkup_id).status == CheckupStatus.awaiting.value
+
+
+def test_transient_errors_are_retried_then_sent(world: World) -> None:
+    flaky = _Flaky(world.console, "transient")
+    world.ctx.channels = {"sms": flaky, "voice": flaky}
+    result = world.enrol()
+    world.clock.set(result.first_checkup.due_at + timedelta(minutes=1))
+    world.run(until=world.clock.now() + timedelta(minutes=40))
+    assert flaky.calls == 3  # failed, retried after 5 minutes, failed, retried after 10, sent
+    assert list(send_keys(world).values()) == [1]
+
+
+def test_permanent_error_fails_the_checkup_and_plans_the_next(world: World) -> None:
+    flaky = _Flaky(world.console, "permanent")
+    world.ctx.channels = {"sms": flaky, "voice": flaky}
+    result = world.enrol()
+    world.clock.set(result.first_checkup.due_at + timedelta(minutes=1))
+    world.run(until=world.clock.now() + timedelta(hours=1))
+    assert world.sends() == []
+    with world.factory() as session:
+        first = session.get(Checkup, result.first_checkup.id)
+        assert first.status == CheckupStatus.failed.value
+        assert "21211" in first.note
+        assert session.scalars(select(Checkup).where(Checkup.seq == 2)).one().status == "pending"
+
+
+def test_utc_times_come_back_aware_on_every_backend(world: World) -> None:
+    result = world.enrol()
+    with world.factory() as session:
+        checkup = session.get(Checkup, result.first_checkup.id)
+        assert checkup.due_at.tzinfo is not None
+        assert checkup.due_at.utcoffset() == timedelta(0)
+    naive = datetime(2026, 1, 1, 12, 0)
+    with pytest.raises(Exception, match="naive datetime"), world.factory() as session, session.begin():
+        session.execute(update(Checkup).values(action_at=naive))
+    assert datetime.now(UTC).tzinfo is not None

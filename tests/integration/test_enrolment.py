@@ -1,0 +1,148 @@
+"""Enrolment on a real store (SQLite and PostgreSQL): idempotent, validated, encrypted, audited."""
+
+from __future__ import annotations
+
+from datetime import date, time, timedelta
+
+import pytest
+from sqlalchemy import select
+
+from checkups.engine import enrolment as enrolment_ops
+from checkups.engine.errors import EnrolmentConflict, InvalidEnrolment, InvalidTransition
+from checkups.models import AuditEvent, Checkup, CheckupStatus, Enrolment, Participant, ProtocolVersion
+
+from .conftest import World
+
+
+def test_enrolment_stores_the_next_checkup_only(world: World) -> None:
+    result = world.enrol()
+    assert result.created
+    assert world.count(Checkup) == 1
+    first = result.first_checkup
+    assert first is not None
+    assert first.seq == 1
+    assert first.status == CheckupStatus.pending.value
+    # standard-5y: weekly, the first a week after discharge (Monday 2026-01-12), in the 10:00-19:00 window
+    assert first.due_at.date() == date(2026, 1, 12)
+    assert time(10, 0) <= first.due_at.time() < time(19, 0)
+
+
+def test_same_client_enrolled_twice_gives_back_the_same_enrolment(world: World) -> None:
+    first = world.enrol()
+    again = world.enrol()
+    assert not again.created
+    assert again.enrolment.id == first.enrolment.id
+    assert world.count(Enrolment) == 1
+    assert world.count(Participant) == 1
+    assert world.count(Checkup) == 1
+
+
+def test_conflicting_second_enrolment_is_refused_with_the_reason(world: World) -> None:
+    world.enrol()
+    with pytest.raises(EnrolmentConflict) as caught:
+        world.enrol(anchor_date=date(2025, 12, 1), protocol="tcc-12m")
+    assert "protocol" in caught.value.reason
+    assert "anchor date" in caught.value.reason
+    assert world.count(Enrolment) == 1
+
+
+def test_same_reference_in_another_organisation_is_another_person(world: World) -> None:
+    world.enrol(organisation="org-a")
+    other = world.enrol(organisation="org-b", phone="+447700900456")
+    assert other.created
+    assert world.count(Participant) == 2
+
+
+def test_every_bad_field_is_reported_and_nothing_is_stored(world: World) -> None:
+    with pytest.raises(InvalidEnrolment) as caught:
+        world.enrol(
+            organisation="nope",
+            phone="12",
+            timezone="Mars/Base",
+            protocol="standard-9y",
+            consent_by=" ",
+            consent_method="telepathy",
+            consent_channels=("fax",),
+            overdose_risk="maybe",
+        )
+    errors = caught.value.errors
+    assert set(errors) >= {
+        "organisation",
+        "phone",
+        "timezone",
+        "protocol",
+        "consent_by",
+        "consent_method",
+        "consent_channels",
+        "overdose_risk",
+    }
+    assert "unknown time zone" in errors["timezone"]
+    assert world.count(Participant) == 0
+    assert world.count(Enrolment) == 0
+
+
+def test_window_and_channel_are_checked(world: World) -> None:
+    with pytest.raises(InvalidEnrolment) as caught:
+        world.enrol(window_start=time(19, 0), window_end=time(9, 0), channel="voice", consent_channels=("sms",))
+    assert "must be after start" in caught.value.errors["window"]
+    assert "consent does not cover voice" in caught.value.errors["channel"]
+
+
+def test_phone_is_normalised_encrypted_and_found_by_hash(world: World) -> None:
+    world.enrol(phone="07700 900123")  # national format, region GB
+    with world.factory() as session:
+        participant = session.scalars(select(Participant)).one()
+        assert b"7700900123" not in participant.phone_cipher
+        assert world.ctx.vault.decrypt(participant.phone_cipher) == "+447700900123"
+        assert participant.phone_hash == world.ctx.vault.lookup_hash("+447700900123")
+
+
+def test_enrolment_keeps_its_protocol_version(world: World) -> None:
+    result = world.enrol()
+    with world.factory() as session:
+        version = session.get(ProtocolVersion, result.enrolment.protocol_version_id)
+        assert version is not None
+        assert version.name == "standard-5y"
+        assert version.version == world.ctx.protocols.current("standard-5y").version
+        assert "weekly" in version.source
+
+
+def test_late_enrolment_starts_at_the_current_point_of_the_protocol(world: World) -> None:
+    # Discharged 20 weeks ago: past the weekly phase, into the fortnightly one. No flood of overdue ones.
+    result = world.enrol(anchor_date=world.clock.now().date() - timedelta(weeks=20))
+    first = result.first_checkup
+    assert first is not None
+    assert first.phase == "fortnightly"
+    assert first.due_at >= world.clock.now()
+    assert world.count(Checkup) == 1
+
+
+def test_enrolment_after_the_protocol_has_ended_completes_at_once(world: World) -> None:
+    result = world.enrol(anchor_date=date(2020, 1, 1), protocol="tcc-12m")
+    assert result.first_checkup is None
+    assert result.enrolment.status == "completed"
+
+
+def test_opted_out_number_cannot_be_enrolled_until_it_opts_in(world: World) -> None:
+    phone_hash = world.ctx.vault.lookup_hash("+447700900123")
+    with world.factory() as session, session.begin():
+        enrolment_ops.opt_out(world.ctx, session, phone_hash, "sms-stop", "test")
+    with pytest.raises(InvalidEnrolment, match="opted out"):
+        world.enrol()
+    with world.factory() as session, session.begin():
+        enrolment_ops.opt_in(world.ctx, session, phone_hash, "test")
+    assert world.enrol().created
+
+
+def test_changes_of_state_are_audited_and_checked(world: World) -> None:
+    enrolment_id = world.enrol().enrolment.id
+    enrolment_ops.pause(world.ctx, world.factory, enrolment_id, "user:1", reason="in hospital")
+    with pytest.raises(InvalidTransition):
+        enrolment_ops.pause(world.ctx, world.factory, enrolment_id, "user:1")
+    enrolment_ops.resume(world.ctx, world.factory, enrolment_id, "user:1")
+    enrolment_ops.withdraw(world.ctx, world.factory, enrolment_id, "user:1")
+    with pytest.raises(InvalidTransition):
+        enrolment_ops.resume(world.ctx, world.factory, enrolment_id, "user:1")
+    with world.factory() as session:
+        actions = session.scalars(select(AuditEvent.action).order_by(AuditEvent.id)).all()
+    assert actions == ["enrolment.created", "enrolment.paused", "enrolment.resumed", "enrolment.withdrawn"]
