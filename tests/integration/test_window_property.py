@@ -51,8 +51,11 @@ def windows(draw, shortest: int = 30) -> tuple[time, time, tuple[str, ...]]:
     start = draw(st.integers(0, 24 * 60 - shortest))
     end = draw(st.integers(start + shortest, 24 * 60))
     days = tuple(draw(st.lists(st.sampled_from(DAYS), min_size=1, max_size=7, unique=True)))
-    as_time = lambda m: time.max if m == 24 * 60 else time(m // 60, m % 60)
-    return as_time(start), as_time(end), days
+    return _as_time(start), _as_time(end), days
+
+
+def _as_time(minutes: int) -> time:
+    return time.max if minutes == 24 * 60 else time(minutes // 60, minutes % 60)
 
 
 def _fresh(backend: str, request: pytest.FixtureRequest, tmp_path: Path, start: datetime) -> World:
