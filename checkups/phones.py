@@ -49,9 +49,8 @@ def normalise(text: str, default_region: str = "GB") -> str:
     if is_reserved_for_testing(e164):
         return e164
     if not phonenumbers.is_valid_number(parsed):
-        raise InvalidPhoneNumber(
-            f"not a valid number for {phonenumbers.region_code_for_number(parsed) or 'any region'}"
-        )
+        region = phonenumbers.region_code_for_number(parsed)
+        raise InvalidPhoneNumber(f"not a valid number for {region}" if region else "not a valid phone number")
     return e164
 
 

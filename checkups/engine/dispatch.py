@@ -201,13 +201,21 @@ class _Prepared:
 
 
 @dataclass
+class _Reconcile:
+    messages: list[tuple[int, Outgoing, datetime]]  # (message id, what was sent, when)
+
+
+@dataclass
 class PerformResult:
     outcome: Outcome
     detail: dict[str, object] = field(default_factory=dict)
 
 
 def perform(ctx: Context, factory: sessionmaker[Session], checkup_id: int, token: str) -> PerformResult:
-    """Carry out the claimed action of one check-up. Idempotent: a stale or repeated call does nothing."""
+    """Carry out the claimed action of one check-up. Idempotent: a stale or repeated call does nothing.
+
+    No transaction is open while the provider is asked anything (a send, or a reconciliation lookup).
+    """
     with factory() as session, session.begin():
         now = ctx.now()
         started = session.execute(
@@ -224,10 +232,32 @@ def perform(ctx: Context, factory: sessionmaker[Session], checkup_id: int, token
         checkup = session.get(Checkup, checkup_id, populate_existing=True)
         assert checkup is not None
         step = _decide(ctx, session, checkup, now)
-        if isinstance(step, PerformResult):
-            return step
-        prepared = step
 
+    if isinstance(step, _Reconcile):
+        try:
+            found = {mid: ctx.channel(out.channel).lookup(out, after) for mid, out, after in step.messages}
+        except ChannelError as error:
+            found = None
+            log.warning("reconciliation lookup failed; will try again", checkup_id=checkup_id, code=error.code)
+        with factory() as session, session.begin():
+            now = ctx.now()
+            checkup = session.get(Checkup, checkup_id, with_for_update=True, populate_existing=True)
+            assert checkup is not None
+            if checkup.claim_token != token or checkup.action_state != ActionState.running.value:
+                return PerformResult("stale")
+            if found is None:
+                _release(checkup)
+                checkup.action_at = now + ctx.tuning.reconcile_delay
+                return PerformResult("unknown")
+            settled = _settle(ctx, session, checkup, found, now)
+            if settled is not None:
+                return settled
+            step = _decide(ctx, session, checkup, now)
+            assert not isinstance(step, _Reconcile)
+
+    if isinstance(step, PerformResult):
+        return step
+    prepared = step
     channel = ctx.channel(prepared.outgoing.channel)
     receipt: Receipt | None = None
     error: ChannelError | None = None
@@ -249,7 +279,7 @@ def _release(checkup: Checkup) -> None:
     checkup.lease_until = None
 
 
-def _decide(ctx: Context, session: Session, checkup: Checkup, now: datetime) -> _Prepared | PerformResult:
+def _decide(ctx: Context, session: Session, checkup: Checkup, now: datetime) -> _Prepared | _Reconcile | PerformResult:
     enrolment = checkup.enrolment
     participant = enrolment.participant
     if checkup.status not in OPEN_CHECKUP or checkup.action is None:
@@ -304,9 +334,9 @@ def _decide(ctx: Context, session: Session, checkup: Checkup, now: datetime) -> 
             checkup.action_at = opening
         return PerformResult("deferred", {"until": opening.isoformat()})
 
-    reconciled = _reconcile(ctx, session, checkup, protocol, now)
-    if reconciled is not None:
-        return reconciled
+    unsettled = _unsettled(ctx, session, checkup)
+    if unsettled:
+        return _Reconcile(unsettled)
 
     channel = _channel_for(checkup, enrolment.channel, protocol)
     if channel is None:  # a voice fallback the protocol does not have
@@ -352,11 +382,9 @@ def _channel_for(checkup: Checkup, preferred: str, protocol: Protocol) -> str | 
     return preferred
 
 
-def _reconcile(
-    ctx: Context, session: Session, checkup: Checkup, protocol: Protocol, now: datetime
-) -> PerformResult | None:
-    """Settle earlier attempts whose outcome is unknown before making a new one."""
-    unsettled = session.scalars(
+def _unsettled(ctx: Context, session: Session, checkup: Checkup) -> list[tuple[int, Outgoing, datetime]]:
+    """Earlier attempts whose outcome is unknown: they are looked up before anything new is sent."""
+    messages = session.scalars(
         select(OutboundMessage)
         .where(
             OutboundMessage.checkup_id == checkup.id,
@@ -365,16 +393,32 @@ def _reconcile(
         .order_by(OutboundMessage.id)
     ).all()
     participant = checkup.enrolment.participant
-    for message in unsettled:
-        outgoing = Outgoing(
-            key=message.key,
-            participant_id=participant.id,
-            to=ctx.vault.decrypt(participant.phone_cipher),
-            body=ctx.vault.decrypt(message.body_cipher),
-            kind=message.kind,
-            channel=message.channel,
+    return [
+        (
+            message.id,
+            Outgoing(
+                key=message.key,
+                participant_id=participant.id,
+                to=ctx.vault.decrypt(participant.phone_cipher),
+                body=ctx.vault.decrypt(message.body_cipher),
+                kind=message.kind,
+                channel=message.channel,
+                timezone=participant.timezone,
+            ),
+            message.created_at,
         )
-        receipt = ctx.channel(message.channel).lookup(outgoing, message.created_at)
+        for message in messages
+    ]
+
+
+def _settle(
+    ctx: Context, session: Session, checkup: Checkup, found: dict[int, Receipt | None], now: datetime
+) -> PerformResult | None:
+    """Record what the lookups found; if an attempt did go out, the action is done."""
+    protocol = ctx.protocols.by_version_id(session, checkup.enrolment.protocol_version_id)
+    for message_id, receipt in found.items():
+        message = session.get(OutboundMessage, message_id, with_for_update=True)
+        assert message is not None
         message.updated_at = now
         if receipt is None:
             message.status = MessageStatus.failed.value
