@@ -12,13 +12,16 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(VENV)/bin/checkups protocols preview standard-5y --start $$(date +%F)
+	$(VENV)/bin/checkups run --demo
 
 test: $(STAMP)
 	$(VENV)/bin/pytest
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
+
+bench: $(STAMP)
+	$(VENV)/bin/python bench/claim_throughput.py --enrolments 100000 --due 20000
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache .hypothesis
