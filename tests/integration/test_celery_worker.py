@@ -23,18 +23,17 @@ from pathlib import Path
 import pytest
 import redis
 from celery import Celery
-from sqlalchemy import func, select, text, update
+from sqlalchemy import func, select, update
 
 from checkups.crypto import generate_key
-from checkups.db import make_engine
 from checkups.engine.context import Tuning
 from checkups.engine.dispatch import Claim
 from checkups.engine.ticker import Ticker, TickReport
-from checkups.models import Base, Checkup, CheckupStatus, ConsoleOutbox, MessageStatus, OutboundMessage
+from checkups.models import Checkup, CheckupStatus, ConsoleOutbox, MessageStatus, OutboundMessage
 from checkups.settings import load_settings
 from tests.conftest import PROTOCOLS, ROOT
 
-from .conftest import ALL_DAY, World, make_world
+from .conftest import ALL_DAY, World, make_world, truncate_all
 
 ALL_WEEK = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 QUEUE = "checkups"  # checkups.tasks.app.QUEUE: the Redis list the tasks wait in
@@ -230,12 +229,7 @@ class Processes:
 
 @pytest.fixture
 def fresh_postgres(postgres_url: str) -> str:
-    engine = make_engine(postgres_url)
-    tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables if t.name != "alembic_version")
-    with engine.begin() as conn:
-        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
-    engine.dispose()
-    return postgres_url
+    return truncate_all(postgres_url)
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 from tests.conftest import PROTOCOLS
 
 
-def checkups(*args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 120):  # noqa: ANN201
+def checkups(*args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 120):
     clean = {k: v for k, v in os.environ.items() if not k.startswith("CHECKUPS_")}
     clean["CHECKUPS_PROTOCOLS_DIR"] = str(PROTOCOLS)
     clean["CHECKUPS_LOG_LEVEL"] = "WARNING"

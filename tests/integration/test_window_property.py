@@ -4,22 +4,19 @@ never sent at night and never dropped while it is still useful."""
 
 from __future__ import annotations
 
-import shutil
-import uuid
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import select, text
+from sqlalchemy import select
 
-from checkups.db import make_engine
 from checkups.engine.planner import enrolment_window
-from checkups.models import Base, Checkup, ConsoleOutbox, Enrolment
+from checkups.models import Checkup, ConsoleOutbox, Enrolment
 from checkups.protocols.schedule import in_window, zone
 
-from .conftest import World, make_world
+from .conftest import World, fresh_database, make_world
 
 ZONES = [
     "Europe/London",
@@ -56,20 +53,6 @@ def windows(draw, shortest: int = 30) -> tuple[time, time, tuple[str, ...]]:
 
 def _as_time(minutes: int) -> time:
     return time.max if minutes == 24 * 60 else time(minutes // 60, minutes % 60)
-
-
-def _fresh(backend: str, request: pytest.FixtureRequest, tmp_path: Path, start: datetime) -> World:
-    if backend == "sqlite":
-        path = tmp_path / f"{uuid.uuid4().hex}.db"
-        shutil.copy(request.getfixturevalue("sqlite_template"), path)
-        return make_world(f"sqlite:///{path}", start)
-    url = request.getfixturevalue("postgres_url")
-    engine = make_engine(url)
-    tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
-    with engine.begin() as conn:
-        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
-    engine.dispose()
-    return make_world(url, start)
 
 
 def _simulate(world: World, start: datetime, lateness: list[int]) -> None:
@@ -114,6 +97,30 @@ SETTINGS = settings(
 )
 
 
+def _run_case(
+    backend: str,
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    tz_name: str,
+    window: tuple[time, time, tuple[str, ...]],
+    near: date,
+    days_before: int,
+    lateness: list[int],
+) -> tuple[list[ConsoleOutbox], list[str]]:
+    """Enrol one person near a clock change and run twelve weeks; check every send was in the window."""
+    anchor = near - timedelta(days=days_before)
+    start = datetime.combine(anchor, time(0, 0), tzinfo=UTC)
+    world = make_world(fresh_database(backend, request, tmp_path), start)
+    try:
+        world.enrol(
+            timezone=tz_name, anchor_date=anchor, window_start=window[0], window_end=window[1], window_days=window[2]
+        )
+        _simulate(world, start, lateness)
+        return _check(world, tz_name)
+    finally:
+        world.engine.dispose()
+
+
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 @SETTINGS
 @given(window=windows(), lateness=st.lists(st.integers(0, 6 * 60), min_size=5, max_size=40), **COMMON)
@@ -128,17 +135,7 @@ def test_no_message_ever_goes_out_outside_the_local_window(
     lateness: list[int],
 ) -> None:
     """However late the scheduler runs (up to six hours each time), nothing is sent outside the window."""
-    anchor = near - timedelta(days=days_before)
-    start = datetime.combine(anchor, time(0, 0), tzinfo=UTC)
-    world = _fresh(backend, request, tmp_path, start)
-    try:
-        world.enrol(
-            timezone=tz_name, anchor_date=anchor, window_start=window[0], window_end=window[1], window_days=window[2]
-        )
-        _simulate(world, start, lateness)
-        _check(world, tz_name)
-    finally:
-        world.engine.dispose()
+    _run_case(backend, request, tmp_path, tz_name, window, near, days_before, lateness)
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
@@ -155,16 +152,6 @@ def test_with_a_healthy_scheduler_every_checkup_goes_out_in_its_window(
     lateness: list[int],
 ) -> None:
     """A scheduler a few minutes late at most drops nothing: every check-up due in twelve weeks is sent."""
-    anchor = near - timedelta(days=days_before)
-    start = datetime.combine(anchor, time(0, 0), tzinfo=UTC)
-    world = _fresh(backend, request, tmp_path, start)
-    try:
-        world.enrol(
-            timezone=tz_name, anchor_date=anchor, window_start=window[0], window_end=window[1], window_days=window[2]
-        )
-        _simulate(world, start, lateness)
-        sends, statuses = _check(world, tz_name)
-        assert "skipped" not in statuses
-        assert sum(1 for s in sends if s.kind == "question") >= 8  # at least the weekly phase
-    finally:
-        world.engine.dispose()
+    sends, statuses = _run_case(backend, request, tmp_path, tz_name, window, near, days_before, lateness)
+    assert "skipped" not in statuses
+    assert sum(1 for s in sends if s.kind == "question") >= 8  # at least the weekly phase
