@@ -219,11 +219,15 @@ def _runtime(**kwargs: object):
         fail(str(error), 2)
 
 
-def _configure_logging() -> None:
+def _configure_logging(quiet: bool = False) -> None:
+    """Set up logs; ``quiet`` (the demo) shows only warnings unless CHECKUPS_LOG_LEVEL says otherwise."""
+    import os
+
     from .logging import configure
 
     s = settings()
-    configure(log_format=s.log_format.value, level=s.log_level)
+    level = "WARNING" if quiet and "CHECKUPS_LOG_LEVEL" not in os.environ else s.log_level
+    configure(log_format=s.log_format.value, level=level)
 
 
 # --- enrolment ----------------------------------------------------------------------------------------------
@@ -354,14 +358,14 @@ def scheduler_command(
     _configure_logging()
     from .engine.ticker import Ticker
     from .scheduling import run_ticks
-    from .tasks.actions import perform_action
+    from .tasks.actions import perform_action, process_inbound_task
 
     rt = _runtime()
 
     def hand_out(claim) -> None:
         perform_action.apply_async(args=(claim.checkup_id, claim.token))
 
-    ticker = Ticker(rt.ctx, rt.factory, hand_out)
+    ticker = Ticker(rt.ctx, rt.factory, hand_out, hand_out_inbound=lambda i: process_inbound_task.delay(i))
     run_ticks(ticker, interval)
 
 
@@ -384,7 +388,7 @@ def run_command(
     from .migrate import upgrade
     from .scheduling import run_ticks
 
-    _configure_logging()
+    _configure_logging(quiet=demo)
     s = settings()
     upgrade(s.database_url)
     # The demo's simulated day starts at midnight UTC, so the first check-ups go out within seconds.
@@ -400,13 +404,36 @@ def run_command(
         typer.echo(f"demo clock: {speed:g}x ({speed / 3600:g} simulated hours a second); Ctrl-C to stop")
 
     from .engine.dispatch import perform
+    from .engine.inbound import process_inbound
 
     def hand_out(claim) -> None:
         perform(rt.ctx, rt.factory, claim.checkup_id, claim.token)
 
-    ticker = Ticker(rt.ctx, rt.factory, hand_out)
+    ticker = Ticker(rt.ctx, rt.factory, hand_out, hand_out_inbound=lambda i: process_inbound(rt.ctx, rt.factory, i))
     typer.echo(f"checkups running on {s.database_url} with the {s.channel.value} channel")
     run_ticks(ticker, interval, duration)
+
+
+@app.command("web")
+def web_command(
+    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=1, max=65535)] = 8000,
+    workers: Annotated[int, typer.Option("--workers", min=1, help="Web server processes.")] = 1,
+) -> None:
+    """Serve the web app: Twilio webhooks and /healthz (the API and pages come later). No scheduler runs here."""
+    import uvicorn
+
+    settings()  # fail early, with the variable named, on a bad setting
+    _configure_logging()
+    uvicorn.run(
+        "checkups.web.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        proxy_headers=True,
+        log_config=None,
+    )
 
 
 def main() -> None:

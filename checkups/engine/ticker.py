@@ -17,9 +17,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from ..logging import get_logger
 from .context import Context
 from .dispatch import Claim, acquire_leadership, claim_due, defer_outside_window, release_leadership, sweep_expired
+from .inbound import unprocessed
 
 log = get_logger(__name__)
 LEADER_LEASE = "scheduler"
+INBOUND_RETRY_AFTER = timedelta(minutes=1)
 
 
 @dataclass
@@ -30,6 +32,7 @@ class TickReport:
     deferred: int = 0
     handed_out: int = 0
     failed_to_hand_out: int = 0
+    inbound_retried: int = 0
 
 
 class Ticker:
@@ -41,7 +44,9 @@ class Ticker:
         holder: str | None = None,
         leader_ttl: timedelta = timedelta(seconds=30),
         lead: bool = True,
+        hand_out_inbound: Callable[[int], None] | None = None,
     ) -> None:
+        self.hand_out_inbound = hand_out_inbound
         self.ctx = ctx
         self.factory = factory
         self.hand_out = hand_out
@@ -59,6 +64,13 @@ class Ticker:
                 return report
             report.leader = True
             report.swept = sweep_expired(session, now)
+            retry = unprocessed(session, now, INBOUND_RETRY_AFTER) if self.hand_out_inbound else []
+        for inbound_id in retry:  # no reply is lost: processing is retried until it succeeds or is parked
+            try:
+                self.hand_out_inbound(inbound_id)  # type: ignore[misc]
+                report.inbound_retried += 1
+            except Exception:
+                log.exception("could not hand out an inbound message", inbound_id=inbound_id)
         while True:
             with self.factory() as session, session.begin():
                 now = self.ctx.now()

@@ -36,3 +36,14 @@ def perform_action(self, checkup_id: int, token: str) -> str:
         # the claim's lease expires and the sweeper hands the action out again.
         raise self.retry(exc=error, countdown=5) from None
     return result.outcome
+
+
+@app.task(name="checkups.process_inbound", bind=True, max_retries=10)
+def process_inbound_task(self, inbound_id: int) -> str:
+    from ..engine.inbound import process_inbound
+
+    rt = runtime()
+    try:
+        return process_inbound(rt.ctx, rt.factory, inbound_id)
+    except OperationalError as error:
+        raise self.retry(exc=error, countdown=5) from None

@@ -1,0 +1,213 @@
+"""Inbound messages: stored first (unique provider id), then processed; STOP, START and HELP work at any
+point. A message from a number we cannot match to exactly one person is kept, visible to staff, and never
+matched to the wrong person."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session, sessionmaker
+
+from ..logging import get_logger
+from ..models import (
+    ActionState,
+    Checkup,
+    CheckupStatus,
+    Enrolment,
+    EnrolmentStatus,
+    InboundMessage,
+    MessageKind,
+    Participant,
+)
+from ..phones import InvalidPhoneNumber, normalise
+from . import enrolment as enrolment_ops
+from .context import Context
+from .messaging import deliver
+from .planner import plan_next
+
+log = get_logger(__name__)
+
+STOP_WORDS = frozenset({"stop", "stopall", "unsubscribe", "cancel", "end", "quit"})
+START_WORDS = frozenset({"start", "unstop"})
+HELP_WORDS = frozenset({"help"})
+RUNNING = (EnrolmentStatus.active.value, EnrolmentStatus.paused.value)
+
+
+def keyword(body: str) -> str | None:
+    """'stop', 'start' or 'help' when the whole message is one of those words (any case, spaces, a full stop)."""
+    word = re.sub(r"[\s.!]+$", "", body.strip()).lower()
+    if word in STOP_WORDS:
+        return "stop"
+    if word in START_WORDS:
+        return "start"
+    if word in HELP_WORDS:
+        return "help"
+    return None
+
+
+@dataclass(frozen=True)
+class Stored:
+    inbound_id: int
+    created: bool
+
+
+def store_inbound(
+    ctx: Context, session: Session, provider_sid: str, from_number: str, body: str, channel: str = "sms"
+) -> Stored:
+    """Save an inbound message before anything else; a replay (same provider id) changes nothing."""
+    try:
+        sender = normalise(from_number, ctx.default_region)
+    except InvalidPhoneNumber:
+        sender = from_number.strip()  # kept as sent (a short code, a withheld id): never matched to anyone
+    now = ctx.now()
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    row = session.execute(
+        insert(InboundMessage)
+        .values(
+            provider_sid=provider_sid,
+            participant_id=None,
+            from_hash=ctx.vault.lookup_hash(sender),
+            from_cipher=ctx.vault.encrypt(sender),
+            body_cipher=ctx.vault.encrypt(body),
+            channel=channel,
+            received_at=now,
+            state="received",
+            attempts=0,
+        )
+        .on_conflict_do_nothing(index_elements=["provider_sid"])
+        .returning(InboundMessage.id)
+    ).first()
+    if row is not None:
+        return Stored(row[0], created=True)
+    existing = session.scalars(select(InboundMessage.id).where(InboundMessage.provider_sid == provider_sid)).one()
+    return Stored(existing, created=False)
+
+
+MAX_ATTEMPTS = 5
+
+
+def unprocessed(session: Session, now: datetime, older_than: timedelta, limit: int = 200) -> list[int]:
+    """Inbound messages still not processed after ``older_than`` (a lost task, a crash): to retry.
+
+    One that has failed ``MAX_ATTEMPTS`` times is parked: kept, shown to staff, not retried.
+    """
+    session.execute(
+        update(InboundMessage)
+        .where(InboundMessage.state == "received", InboundMessage.attempts >= MAX_ATTEMPTS)
+        .values(state="parked", error="processing failed repeatedly")
+    )
+    return list(
+        session.scalars(
+            select(InboundMessage.id)
+            .where(InboundMessage.state == "received", InboundMessage.received_at < now - older_than)
+            .order_by(InboundMessage.id)
+            .limit(limit)
+        )
+    )
+
+
+def match_participant(session: Session, from_hash: str) -> int | None:
+    """The one person this number belongs to, or None if there is none or more than one could be meant.
+
+    Among several participants with the number (enrolled by different services), the one with a check-up
+    awaiting a reply is meant; otherwise the one with a running enrolment; otherwise nobody.
+    """
+    candidates = session.scalars(select(Participant.id).where(Participant.phone_hash == from_hash)).all()
+    if len(candidates) <= 1:
+        return candidates[0] if candidates else None
+    awaiting = session.scalars(
+        select(Enrolment.participant_id)
+        .join(Checkup, Checkup.enrolment_id == Enrolment.id)
+        .where(Enrolment.participant_id.in_(candidates), Checkup.status == CheckupStatus.awaiting.value)
+    ).all()
+    if len(set(awaiting)) == 1:
+        return awaiting[0]
+    running = session.scalars(
+        select(Enrolment.participant_id).where(Enrolment.participant_id.in_(candidates), Enrolment.status.in_(RUNNING))
+    ).all()
+    return running[0] if len(set(running)) == 1 else None
+
+
+def process_inbound(ctx: Context, factory: sessionmaker[Session], inbound_id: int) -> str:
+    """Act on a stored inbound message once: opt out, opt in, help, or a reply to a check-up."""
+    help_for: int | None = None
+    with factory() as session, session.begin():
+        inbound = session.get(InboundMessage, inbound_id, with_for_update=True)
+        if inbound is None or inbound.state != "received":
+            return "done"
+        inbound.attempts += 1
+        body = ctx.vault.decrypt(inbound.body_cipher)
+        participant_id = match_participant(session, inbound.from_hash)
+        inbound.participant_id = participant_id
+        word = keyword(body)
+        if word == "stop":
+            # Our own consent record is the one that counts: every enrolment of this number stops now.
+            enrolment_ops.opt_out(ctx, session, inbound.from_hash, "sms-stop", actor="participant")
+            outcome = "opted_out"
+        elif word == "start":
+            enrolment_ops.opt_in(ctx, session, inbound.from_hash, actor="participant")
+            outcome = "opted_in"
+        elif word == "help":
+            help_for = participant_id
+            outcome = "help"
+        elif participant_id is None:
+            outcome = "unmatched"
+        else:
+            outcome = _reply_to_checkup(ctx, session, participant_id)
+        inbound.state = "processed"
+        inbound.processed_at = ctx.now()
+    log.info("inbound processed", inbound_id=inbound_id, participant_id=participant_id, outcome=outcome)
+    if help_for is not None:
+        _send_help(ctx, factory, inbound_id, help_for)
+    return outcome
+
+
+def _send_help(ctx: Context, factory: sessionmaker[Session], inbound_id: int, participant_id: int) -> None:
+    with factory() as session:
+        enrolment = session.scalars(
+            select(Enrolment).where(Enrolment.participant_id == participant_id).order_by(Enrolment.id.desc())
+        ).first()
+        if enrolment is None:
+            return
+        protocol = ctx.protocols.by_version_id(session, enrolment.protocol_version_id)
+        language = enrolment.participant.language
+    text = protocol.messages.help.get(language) or protocol.messages.help[protocol.default_language]
+    # HELP is answered even after STOP: carriers require it, and it says how to start again.
+    deliver(
+        ctx, factory, f"inbound:{inbound_id}:help", participant_id, MessageKind.help.value, text, ignore_opt_out=True
+    )
+
+
+def _reply_to_checkup(ctx: Context, session: Session, participant_id: int) -> str:
+    """A reply closes the check-up awaiting it as answered (answer parsing and risk rules build on this)."""
+    checkup = session.scalars(
+        select(Checkup)
+        .join(Enrolment)
+        .where(Enrolment.participant_id == participant_id, Checkup.status == CheckupStatus.awaiting.value)
+        .with_for_update(of=Checkup)
+    ).first()
+    if checkup is None:
+        return "no_checkup"
+    now = ctx.now()
+    session.execute(
+        update(Checkup)
+        .where(Checkup.id == checkup.id)
+        .values(
+            status=CheckupStatus.answered.value,
+            action=None,
+            action_at=None,
+            action_state=ActionState.ready.value,
+            claim_token=None,
+            lease_until=None,
+            closed_at=now,
+        )
+    )
+    enrolment = session.get(Enrolment, checkup.enrolment_id, populate_existing=True)
+    assert enrolment is not None
+    enrolment.missed_in_a_row = 0
+    plan_next(ctx, session, enrolment, now)
+    return "answered"
