@@ -79,9 +79,16 @@ HOST = {
 # --- services ---------------------------------------------------------------------------------------------
 
 
-def test_compose_has_the_database_broker_migration_worker_and_scheduler() -> None:
-    assert {"postgres", "redis", "migrate", "worker", "scheduler"} <= set(SERVICES)
-    assert CHECKUPS_SERVICES == ["migrate", "scheduler", "worker"]
+def test_compose_has_the_database_broker_migration_worker_scheduler_and_web() -> None:
+    assert {"postgres", "redis", "migrate", "worker", "scheduler", "web"} <= set(SERVICES)
+    assert CHECKUPS_SERVICES == ["migrate", "scheduler", "web", "worker"]
+
+
+def test_web_publishes_its_port_and_checks_healthz() -> None:
+    web = SERVICES["web"]
+    assert "8000:8000" in web["ports"]
+    assert "/healthz" in " ".join(web["healthcheck"]["test"])
+    assert web["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
 
 
 @pytest.mark.parametrize("service", CHECKUPS_SERVICES)
