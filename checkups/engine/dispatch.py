@@ -43,6 +43,8 @@ from ..protocols.schedule import in_window, next_window_opening, window_closing,
 from ..protocols.schema import Protocol
 from . import compose
 from .context import Context
+from .enrolment import opt_out
+from .flags import OPTED_OUT_CODE, UNUSABLE_NUMBER_CODES, flag_unusable_number
 from .planner import enrolment_window, plan_next, window_of
 
 log = get_logger(__name__)
@@ -481,6 +483,13 @@ def _record(
         log.info("send failed; will retry", checkup_id=checkup_id, code=error.code, attempt=checkup.attempts)
         return PerformResult("retry", {"code": error.code})
     log.warning("send failed", checkup_id=checkup_id, code=error.code, permanent=error.permanent)
+    participant_id = checkup.enrolment.participant_id
+    if error.code == OPTED_OUT_CODE:
+        # The carrier says this number sent STOP: our own record follows it, for every enrolment.
+        opt_out(ctx, session, checkup.enrolment.participant.phone_hash, "carrier-21610", actor="twilio")
+        return PerformResult("failed", {"code": error.code})
+    if error.code in UNUSABLE_NUMBER_CODES:
+        flag_unusable_number(session, participant_id, error.code, now)
     if prepared.action == Action.send.value:
         checkup.status = CheckupStatus.failed.value
         checkup.action = checkup.action_at = None

@@ -9,6 +9,7 @@ from ..logging import get_logger
 from ..models import MessageStatus, OutboundMessage, Participant
 from . import enrolment as enrolment_ops
 from .context import Context
+from .flags import OPTED_OUT_CODE, UNUSABLE_NUMBER_CODES, flag_unusable_number
 
 log = get_logger(__name__)
 
@@ -39,7 +40,6 @@ _RANK = {
     MessageStatus.undelivered.value: 4,
     MessageStatus.failed.value: 4,
 }
-OPTED_OUT_CODE = "21610"  # the number replied STOP to this sender at the carrier
 
 
 def record_status(ctx: Context, factory: sessionmaker[Session], sid: str, status: str, error_code: str | None) -> str:
@@ -64,5 +64,7 @@ def record_status(ctx: Context, factory: sessionmaker[Session], sid: str, status
             participant = session.get(Participant, message.participant_id)
             if participant is not None:
                 enrolment_ops.opt_out(ctx, session, participant.phone_hash, "carrier-21610", actor="twilio")
+        elif error_code in UNUSABLE_NUMBER_CODES:
+            flag_unusable_number(session, message.participant_id, error_code, ctx.now())
         log.info("status", message_id=message.id, status=new_status.value, code=error_code)
         return "updated"

@@ -312,3 +312,64 @@ def test_utc_times_come_back_aware_on_every_backend(world: World) -> None:
     with pytest.raises(Exception, match="naive datetime"), world.factory() as session, session.begin():
         session.execute(update(Checkup).values(action_at=naive))
     assert datetime.now(UTC).tzinfo is not None
+
+
+class _Refusing:
+    """A provider that refuses every send with one error code."""
+
+    kind = "refusing"
+
+    def __init__(self, code: str) -> None:
+        self.code = code
+
+    def send(self, message: Outgoing) -> Receipt:
+        raise ChannelError("refused", code=self.code, permanent=True)
+
+    def lookup(self, message: Outgoing, sent_after: datetime) -> Receipt | None:
+        return None
+
+
+def test_carrier_opt_out_on_send_opts_the_number_out_everywhere(world: World) -> None:
+    refusing = _Refusing("21610")
+    world.ctx.channels = {"sms": refusing, "voice": refusing}
+    result = world.enrol()
+    other = world.enrol(organisation="org-b", client_ref="b-1")  # the same number, at another service
+    world.clock.set(result.first_checkup.due_at + timedelta(minutes=1))
+    world.ticker().tick()
+    with world.factory() as session:
+        statuses = session.scalars(select(Enrolment.status).order_by(Enrolment.id)).all()
+    assert statuses == ["opted_out", "opted_out"]
+    assert other.enrolment.id
+
+
+def test_unusable_number_flags_it_once_for_staff(world: World) -> None:
+    from checkups.models import Flag
+
+    refusing = _Refusing("21211")
+    world.ctx.channels = {"sms": refusing, "voice": refusing}
+    result = world.enrol()
+    world.clock.set(result.first_checkup.due_at + timedelta(minutes=1))
+    world.run(until=world.clock.now() + timedelta(weeks=3))  # three check-ups fail the same way
+    with world.factory() as session:
+        flags = session.scalars(select(Flag)).all()
+    assert len(flags) == 1
+    assert flags[0].state == "open"
+    assert "21211" in flags[0].reasons[0]["reason"]
+    assert len(flags[0].reasons) == 1  # the same reason again adds nothing
+
+
+def test_new_reasons_merge_into_the_open_flag_raising_severity_and_pulling_the_deadline(world: World) -> None:
+    from checkups.engine.flags import raise_flag
+    from checkups.models import Flag
+
+    participant_id = world.enrol().enrolment.participant_id
+    now = world.clock.now()
+    with world.factory() as session, session.begin():
+        raise_flag(session, participant_id, "medium", "missed two", now + timedelta(hours=72), now, "rule:a")
+        raise_flag(session, participant_id, "high", "said they used", now + timedelta(hours=24), now, "rule:b")
+        raise_flag(session, participant_id, "low", "something minor", now + timedelta(days=7), now, "rule:c")
+    with world.factory() as session:
+        flag = session.scalars(select(Flag)).one()
+    assert flag.severity == "high"
+    assert flag.due_by == now + timedelta(hours=24)
+    assert [r["reason"] for r in flag.reasons] == ["missed two", "said they used", "something minor"]
