@@ -14,7 +14,6 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from ..logging import get_logger
 from ..models import (
-    ActionState,
     Checkup,
     CheckupStatus,
     Enrolment,
@@ -25,9 +24,9 @@ from ..models import (
 )
 from ..phones import InvalidPhoneNumber, normalise
 from . import enrolment as enrolment_ops
+from .answers import awaiting_checkup, close_answered
 from .context import Context
 from .messaging import deliver
-from .planner import plan_next
 
 log = get_logger(__name__)
 
@@ -184,30 +183,8 @@ def _send_help(ctx: Context, factory: sessionmaker[Session], inbound_id: int, pa
 
 def _reply_to_checkup(ctx: Context, session: Session, participant_id: int) -> str:
     """A reply closes the check-up awaiting it as answered (answer parsing and risk rules build on this)."""
-    checkup = session.scalars(
-        select(Checkup)
-        .join(Enrolment)
-        .where(Enrolment.participant_id == participant_id, Checkup.status == CheckupStatus.awaiting.value)
-        .with_for_update(of=Checkup)
-    ).first()
+    checkup = awaiting_checkup(session, participant_id)
     if checkup is None:
         return "no_checkup"
-    now = ctx.now()
-    session.execute(
-        update(Checkup)
-        .where(Checkup.id == checkup.id)
-        .values(
-            status=CheckupStatus.answered.value,
-            action=None,
-            action_at=None,
-            action_state=ActionState.ready.value,
-            claim_token=None,
-            lease_until=None,
-            closed_at=now,
-        )
-    )
-    enrolment = session.get(Enrolment, checkup.enrolment_id, populate_existing=True)
-    assert enrolment is not None
-    enrolment.missed_in_a_row = 0
-    plan_next(ctx, session, enrolment, now)
+    close_answered(ctx, session, checkup, ctx.now())
     return "answered"

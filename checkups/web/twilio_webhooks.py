@@ -5,11 +5,14 @@ a bad or missing signature gets 403 and nothing is stored."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 
+from ..channels.voice_twiml import goodbye_twiml, machine_twiml, question_twiml
+from ..engine import voice
 from ..engine.inbound import store_inbound
 from ..engine.status import record_status
 from ..logging import get_logger
@@ -65,4 +68,32 @@ def router(process_inbound: Callable[[int], None]) -> APIRouter:
         # 200 even for an unknown or stale SID, so Twilio stops retrying.
         return Response(status_code=200)
 
+    @api.post("/voice/start")
+    def voice_start(request: Request, checkup: str, form: dict[str, str] = Depends(signed_form)) -> Response:
+        """The call was answered: a person hears the first question; a machine only the discreet message."""
+        runtime: Runtime = request.app.state.runtime
+        answered_by = form.get("AnsweredBy", "")
+        step = voice.start(runtime.ctx, runtime.factory, checkup, form.get("CallSid", ""), answered_by)
+        return _twiml(step, request, checkup)
+
+    @api.post("/voice/answer")
+    def voice_answer(request: Request, checkup: str, q: int, form: dict[str, str] = Depends(signed_form)) -> Response:
+        """A keypad answer to question ``q``: record it, then the next question or goodbye."""
+        runtime: Runtime = request.app.state.runtime
+        step = voice.answer(runtime.ctx, runtime.factory, checkup, form.get("CallSid", ""), q, form.get("Digits", ""))
+        return _twiml(step, request, checkup)
+
     return api
+
+
+def _twiml(step: voice.Step, request: Request, key: str) -> Response:
+    runtime: Runtime = request.app.state.runtime
+    if step.kind == "question":
+        base = str(runtime.settings.public_base_url).rstrip("/")
+        action = f"{base}/twilio/voice/answer?{urlencode({'checkup': key, 'q': step.index})}"
+        xml = question_twiml(step.text, action, step.num_digits, step.repeat, language=step.language)
+    elif step.kind == "machine":
+        xml = machine_twiml(step.text, language=step.language)
+    else:
+        xml = goodbye_twiml(step.text, language=step.language)
+    return Response(xml, media_type="application/xml")

@@ -1,0 +1,114 @@
+"""Answers to a check-up's questions, and closing a check-up as answered.
+
+Keypad answers from a voice call are parsed here; free-text SMS replies get the full parser with its
+clarification rules in the replies issue.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from ..models import ActionState, Answer, Checkup, CheckupStatus, Enrolment
+from ..protocols.schema import AnswerType, Protocol, Question
+from .context import Context
+from .planner import plan_next
+
+
+@dataclass(frozen=True)
+class Parsed:
+    ok: bool
+    value_int: int | None = None
+    value_text: str | None = None
+
+
+def parse_keypad(question: Question, digits: str) -> Parsed:
+    """A keypad answer: 1 yes / 2 no, a number on the scale, or the number of a choice."""
+    digits = (digits or "").strip().rstrip("#")
+    if not digits.isdigit():
+        return Parsed(False)
+    number = int(digits)
+    if question.type is AnswerType.yes_no:
+        return {1: Parsed(True, 1, "yes"), 2: Parsed(True, 0, "no")}.get(number, Parsed(False))
+    if question.type is AnswerType.scale:
+        assert question.min is not None
+        assert question.max is not None
+        return Parsed(True, number) if question.min <= number <= question.max else Parsed(False)
+    if question.type is AnswerType.choice:
+        choices = question.choices or []
+        return Parsed(True, number, choices[number - 1].id) if 1 <= number <= len(choices) else Parsed(False)
+    return Parsed(False)  # free text cannot be keyed in
+
+
+def record_answer(
+    session: Session,
+    checkup: Checkup,
+    question: Question,
+    parsed: Parsed,
+    now: datetime,
+    inbound_id: int | None = None,
+) -> bool:
+    """Store one answer; a repeat for the same question (a replayed webhook) changes nothing."""
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    row = session.execute(
+        insert(Answer)
+        .values(
+            checkup_id=checkup.id,
+            participant_id=checkup.enrolment.participant_id,
+            question_id=question.id,
+            value_int=parsed.value_int,
+            value_text=parsed.value_text,
+            parsed=parsed.ok,
+            inbound_id=inbound_id,
+            answered_at=now,
+        )
+        .on_conflict_do_nothing(index_elements=["checkup_id", "question_id"])
+        .returning(Answer.id)
+    ).first()
+    return row is not None
+
+
+def questions_of(protocol: Protocol, checkup: Checkup) -> list[Question]:
+    phases = {p.name for p in protocol.schedule.phases}
+    if checkup.phase in phases:
+        return protocol.questions_for(checkup.phase)
+    return [protocol.question(q) for q in next(iter(protocol.question_sets.values()))]
+
+
+def close_answered(ctx: Context, session: Session, checkup: Checkup, now: datetime) -> bool:
+    """Close an open check-up as answered (any pending reminder or call is dropped) and plan the next."""
+    closed = session.execute(
+        update(Checkup)
+        .where(
+            Checkup.id == checkup.id, Checkup.status.in_((CheckupStatus.awaiting.value, CheckupStatus.pending.value))
+        )
+        .values(
+            status=CheckupStatus.answered.value,
+            action=None,
+            action_at=None,
+            action_state=ActionState.ready.value,
+            claim_token=None,
+            lease_until=None,
+            closed_at=now,
+        )
+    )
+    if not closed.rowcount:
+        return False
+    enrolment = session.get(Enrolment, checkup.enrolment_id, populate_existing=True)
+    assert enrolment is not None
+    enrolment.missed_in_a_row = 0
+    plan_next(ctx, session, enrolment, now)
+    return True
+
+
+def awaiting_checkup(session: Session, participant_id: int) -> Checkup | None:
+    return session.scalars(
+        select(Checkup)
+        .join(Enrolment)
+        .where(Enrolment.participant_id == participant_id, Checkup.status == CheckupStatus.awaiting.value)
+        .with_for_update(of=Checkup)
+    ).first()

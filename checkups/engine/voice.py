@@ -1,0 +1,99 @@
+"""The steps of an automated check-up call: which question to ask next, what a keypad answer means.
+
+A call is identified by the key of its outbound message (``checkup:<id>:send:...``), which the call's
+URLs carry; the call's SID must match the one the provider gave when the call was placed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from ..models import Checkup, MessageStatus, OutboundMessage
+from ..protocols.schema import AnswerType, Protocol, Question
+from .answers import close_answered, parse_keypad, questions_of, record_answer
+from .context import Context
+
+MACHINE = ("machine_start", "machine_end_beep", "machine_end_silence", "machine_end_other", "fax")
+
+
+@dataclass(frozen=True)
+class Step:
+    kind: str  # question, machine, goodbye
+    text: str
+    language: str | None = None
+    index: int = 0
+    num_digits: int | None = None
+    repeat: str | None = None
+
+
+def _call(ctx: Context, session: Session, key: str, call_sid: str) -> tuple[Checkup, Protocol, str] | None:
+    message = session.scalars(select(OutboundMessage).where(OutboundMessage.key == key)).first()
+    if message is None or message.checkup_id is None or message.channel != "voice":
+        return None
+    if message.provider_sid and call_sid and message.provider_sid != call_sid:
+        return None  # a URL from another call
+    checkup = session.get(Checkup, message.checkup_id, with_for_update=True)
+    if checkup is None:
+        return None
+    if message.status in (MessageStatus.sending.value, MessageStatus.unknown.value) and call_sid:
+        message.provider_sid = call_sid  # the call is live: it did go out
+        message.status = MessageStatus.sent.value
+    protocol = ctx.protocols.by_version_id(session, checkup.enrolment.protocol_version_id)
+    return checkup, protocol, checkup.enrolment.participant.language
+
+
+def _voice_text(question: Question, protocol: Protocol, language: str) -> str:
+    texts = question.voice or question.text
+    return texts.get(language) or texts[protocol.default_language]
+
+
+def _text(texts: dict[str, str], protocol: Protocol, language: str) -> str:
+    return texts.get(language) or texts[protocol.default_language]
+
+
+def _question_step(protocol: Protocol, questions: list[Question], index: int, language: str) -> Step:
+    question = questions[index]
+    digits = 1 if question.type in (AnswerType.yes_no, AnswerType.choice) else None
+    repeat = _text(protocol.messages.clarify, protocol, language)
+    return Step("question", _voice_text(question, protocol, language), language, index, digits, repeat)
+
+
+def _goodbye(protocol: Protocol, language: str) -> Step:
+    return Step("goodbye", _text(protocol.messages.closing, protocol, language), language)
+
+
+def start(ctx: Context, factory: sessionmaker[Session], key: str, call_sid: str, answered_by: str) -> Step:
+    with factory() as session, session.begin():
+        found = _call(ctx, session, key, call_sid)
+        if found is None:
+            return Step("goodbye", "Goodbye.")
+        checkup, protocol, language = found
+        if answered_by in MACHINE:
+            # Never the questions on a machine: anyone in the household may play it back.
+            return Step("machine", _text(protocol.messages.voicemail, protocol, language), language)
+        questions = [q for q in questions_of(protocol, checkup) if q.type is not AnswerType.text]
+        if not questions:
+            return _goodbye(protocol, language)
+        return _question_step(protocol, questions, 0, language)
+
+
+def answer(ctx: Context, factory: sessionmaker[Session], key: str, call_sid: str, index: int, digits: str) -> Step:
+    with factory() as session, session.begin():
+        found = _call(ctx, session, key, call_sid)
+        if found is None:
+            return Step("goodbye", "Goodbye.")
+        checkup, protocol, language = found
+        questions = [q for q in questions_of(protocol, checkup) if q.type is not AnswerType.text]
+        if not 0 <= index < len(questions):
+            return _goodbye(protocol, language)
+        now = ctx.now()
+        question = questions[index]
+        if digits:
+            record_answer(session, checkup, question, parse_keypad(question, digits), now)
+        if index + 1 < len(questions):
+            return _question_step(protocol, questions, index + 1, language)
+        close_answered(ctx, session, checkup, now)
+        return _goodbye(protocol, language)

@@ -1,0 +1,111 @@
+"""The automated check-up call, step by step through the signed voice webhooks."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+from urllib.parse import urlencode
+from xml.etree import ElementTree
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+from twilio.request_validator import RequestValidator
+
+from checkups.engine.inbound import process_inbound
+from checkups.models import Answer, Checkup, CheckupStatus, OutboundMessage
+from checkups.runtime import Runtime
+from checkups.settings import load_settings
+from checkups.web.app import create_app
+
+from .conftest import World
+
+BASE = "https://checkups.example.org"
+TOKEN = "test-auth-token-0000000000000000"
+
+
+@pytest.fixture
+def client(world: World) -> Iterator[TestClient]:
+    runtime = Runtime(
+        load_settings(public_base_url=BASE, twilio_auth_token=TOKEN), world.engine, world.factory, world.ctx
+    )
+    app = create_app(runtime, process_inbound=lambda i: process_inbound(world.ctx, world.factory, i))
+    with TestClient(app) as test_client:
+        yield test_client
+
+
+def call(client: TestClient, path: str, query: dict[str, object], form: dict[str, str]) -> ElementTree.Element:
+    url = f"{path}?{urlencode(query)}"
+    signature = RequestValidator(TOKEN).compute_signature(BASE + url, form)
+    response = client.post(url, data=form, headers={"X-Twilio-Signature": signature})
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("application/xml")
+    return ElementTree.fromstring(response.text)
+
+
+def placed_call(world: World) -> tuple[Checkup, str, str]:
+    """A voice-first participant whose check-up call has just been placed: (check-up, key, call SID)."""
+    result = world.enrol(protocol="tcc-12m", channel="voice")
+    world.clock.set(result.first_checkup.due_at + timedelta(minutes=1))
+    world.ticker().tick()
+    with world.factory() as session:
+        message = session.scalars(select(OutboundMessage).where(OutboundMessage.channel == "voice")).one()
+        return result.first_checkup, message.key, message.provider_sid
+
+
+def said(element: ElementTree.Element) -> str:
+    return " ".join(s.text or "" for s in element.iter("Say"))
+
+
+def test_a_person_answers_every_question_on_the_keypad(world: World, client: TestClient) -> None:
+    checkup, key, sid = placed_call(world)
+    twiml = call(client, "/twilio/voice/start", {"checkup": key}, {"CallSid": sid, "AnsweredBy": "human"})
+    gathers = twiml.findall("Gather")
+    assert gathers, "the first question is gathered"
+    assert gathers[-1].get("actionOnEmptyResult") == "true"
+    assert gathers[0].get("input") == "dtmf"
+    assert "used at all" in said(twiml)
+    answers = ["2", "3", "8", "1"]  # no use, urges 3, confidence 8, yes to a call
+    for q, digits in enumerate(answers):
+        twiml = call(client, "/twilio/voice/answer", {"checkup": key, "q": q}, {"CallSid": sid, "Digits": digits})
+    assert twiml.find("Hangup") is not None
+    assert twiml.find("Gather") is None
+    with world.factory() as session:
+        stored = {a.question_id: (a.value_int, a.value_text) for a in session.scalars(select(Answer))}
+        assert session.get(Checkup, checkup.id).status == CheckupStatus.answered.value
+    assert stored == {"any_use": (0, "no"), "urges": (3, None), "confidence": (8, None), "want_call": (1, "yes")}
+
+
+def test_an_answering_machine_hears_only_the_discreet_message(world: World, client: TestClient) -> None:
+    _checkup, key, sid = placed_call(world)
+    twiml = call(client, "/twilio/voice/start", {"checkup": key}, {"CallSid": sid, "AnsweredBy": "machine_end_beep"})
+    assert twiml.find("Gather") is None
+    assert twiml.find("Hangup") is not None
+    text = said(twiml).lower()
+    assert "used" not in text
+    assert "urges" not in text
+    assert "text message" in text
+
+
+def test_a_url_from_another_call_gets_nothing(world: World, client: TestClient) -> None:
+    _checkup, key, _sid = placed_call(world)
+    twiml = call(client, "/twilio/voice/start", {"checkup": key}, {"CallSid": "CAsomeoneelse", "AnsweredBy": "human"})
+    assert twiml.find("Gather") is None
+    assert world.count(Answer) == 0
+
+
+def test_a_replayed_answer_is_stored_once(world: World, client: TestClient) -> None:
+    _checkup, key, sid = placed_call(world)
+    call(client, "/twilio/voice/start", {"checkup": key}, {"CallSid": sid, "AnsweredBy": "human"})
+    for _ in range(2):
+        call(client, "/twilio/voice/answer", {"checkup": key, "q": 1}, {"CallSid": sid, "Digits": "4"})
+    assert world.count(Answer) == 1
+
+
+def test_an_out_of_range_key_is_kept_as_unparsed(world: World, client: TestClient) -> None:
+    _checkup, key, sid = placed_call(world)
+    call(client, "/twilio/voice/answer", {"checkup": key, "q": 1}, {"CallSid": sid, "Digits": "42"})
+    with world.factory() as session:
+        answer = session.scalars(select(Answer)).one()
+    assert answer.parsed is False
+    assert answer.value_int is None
