@@ -57,6 +57,9 @@ SENSITIVE_KEYS = frozenset(
 # dashes or brackets. Long enough not to eat ids, dates (2026-01-05) or times.
 _PHONE_RE = re.compile(r"(?<![\w+])\+?\(?\d(?:[\s().-]{0,2}\d){6,14}(?!\w)")
 _DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}")
+# The same in a URL query ("?To=%2B447700900123", as urllib3 logs a Twilio list request at DEBUG): the
+# digits follow "%2B" directly, so the pattern above, which wants no word character before, misses them.
+_URL_PHONE_RE = re.compile(r"%2[Bb]\d{7,15}(?!\d)")
 
 
 def _mask_phones(text: str) -> str:
@@ -66,7 +69,7 @@ def _mask_phones(text: str) -> str:
             return found
         return PHONE_MASK
 
-    return _PHONE_RE.sub(replace, text)
+    return _PHONE_RE.sub(replace, _URL_PHONE_RE.sub(PHONE_MASK, text))
 
 
 def _is_sensitive(key: object) -> bool:

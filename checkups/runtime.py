@@ -13,12 +13,16 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from .channels.base import Channel, Outgoing
 from .channels.console import ConsoleChannel
+from .channels.ratelimit import LocalRateLimiter, RateLimiter, RedisRateLimiter
+from .channels.twilio_api import TwilioAccount
+from .channels.twilio_sms import TwilioSMS
+from .channels.twilio_voice import TwilioVoice
 from .clock import Clock, SystemClock
 from .crypto import EncryptionKeyError, Vault, embedded_key
 from .db import make_engine, session_factory
 from .engine.context import Context, ProtocolStore, Tuning
 from .models import Participant
-from .settings import ChannelKind, Settings
+from .settings import TWILIO_SEND_WAIT, ChannelKind, Settings
 
 
 class RuntimeError_(Exception):
@@ -72,20 +76,59 @@ def build(
     if channels is None:
         if settings.channel is ChannelKind.console:
             console = ConsoleChannel(
-                engine, vault, clock.now, echo=echo, describe=_describer(factory, clock),
+                engine,
+                vault,
+                clock.now,
+                echo=echo,
+                describe=_describer(factory, clock),
                 latency=settings.console_latency_ms / 1000,
             )
             channels = {"sms": console, "voice": console}
         else:
-            raise RuntimeError_("CHECKUPS_CHANNEL=twilio: the Twilio channels are not built yet; use console")
+            channels = twilio_channels(settings, clock)
     ctx = Context(
         vault=vault,
         protocols=ProtocolStore(settings.protocols_dir),
         channels=channels,
         clock=clock,
-        tuning=tuning or tuning_from(settings), default_region=settings.default_region,
+        tuning=tuning or tuning_from(settings),
+        default_region=settings.default_region,
     )
     return Runtime(settings, engine, factory, ctx)
+
+
+def twilio_channels(settings: Settings, clock: Clock) -> dict[str, Channel]:
+    """The Twilio SMS and voice channels, sharing one client and one rate limiter.
+
+    With ``CHECKUPS_REDIS_URL`` the send rate is shared by every worker through Redis; without it (the
+    embedded set-up, one process) it is kept in this process.
+    """
+    if settings.twilio_account_sid is None or settings.twilio_auth_token is None or settings.public_base_url is None:
+        raise RuntimeError_("CHECKUPS_CHANNEL=twilio needs the Twilio account and CHECKUPS_PUBLIC_BASE_URL")
+    account = TwilioAccount(
+        settings.twilio_account_sid,
+        settings.twilio_auth_token.get_secret_value(),
+        api_base=str(settings.twilio_api_base) if settings.twilio_api_base else None,
+        timeout=settings.twilio_timeout_seconds,
+    )
+    client = account.client()
+    limiter: RateLimiter = RedisRateLimiter.from_url(settings.redis_url) if settings.redis_url else LocalRateLimiter()
+    common = {
+        "public_base_url": str(settings.public_base_url),
+        "now": clock.now,
+        "limiter": limiter,
+        "rate_per_second": settings.twilio_rate_per_second,
+        "max_wait": TWILIO_SEND_WAIT,
+    }
+    sms = TwilioSMS(
+        client,
+        from_number=settings.twilio_from,
+        messaging_service_sid=settings.twilio_messaging_service_sid,
+        request_timeout=settings.twilio_timeout_seconds,
+        **common,  # type: ignore[arg-type]
+    )
+    voice = TwilioVoice(client, from_number=settings.twilio_from, **common)  # type: ignore[arg-type]
+    return {"sms": sms, "voice": voice}
 
 
 def _describer(factory: sessionmaker[Session], clock: Clock):

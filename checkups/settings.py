@@ -13,6 +13,7 @@ from pydantic import AnyHttpUrl, Field, SecretStr, ValidationError, field_valida
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ENV_PREFIX = "CHECKUPS_"
+TWILIO_SEND_WAIT = 20.0  # seconds a Twilio send may wait for its turn under the rate limit
 
 
 class ChannelKind(StrEnum):
@@ -49,6 +50,11 @@ class Settings(BaseSettings):
     twilio_from: str | None = None
     twilio_messaging_service_sid: str | None = None
     twilio_api_base: AnyHttpUrl | None = None
+    # Messages (and calls) per second per sender, shared by all workers through Redis: about 1 for a
+    # long code; 10 or more for a toll-free number, a short code or a Messaging Service with a pool.
+    twilio_rate_per_second: float = Field(default=1, gt=0, le=1000)
+    # Connect and read timeout of each Twilio request; a create that times out is reconciled, not resent.
+    twilio_timeout_seconds: float = Field(default=15, gt=0, le=60)
     log_format: LogFormat = LogFormat.auto
     log_level: str = "INFO"
     default_region: str = "GB"  # for phone numbers written without +country code
@@ -103,6 +109,12 @@ class Settings(BaseSettings):
             if missing:
                 names = ", ".join(ENV_PREFIX + m.upper() for m in missing)
                 raise ValueError(f"CHECKUPS_CHANNEL=twilio needs {names}")
+            # A send may wait for its turn (up to TWILIO_SEND_WAIT) and then for Twilio's answer.
+            if self.send_lease_seconds <= self.twilio_timeout_seconds + TWILIO_SEND_WAIT:
+                raise ValueError(
+                    "CHECKUPS_SEND_LEASE_SECONDS must be longer than CHECKUPS_TWILIO_TIMEOUT_SECONDS plus "
+                    f"{TWILIO_SEND_WAIT:.0f} s (the longest wait for a send turn)"
+                )
         return self
 
     @property

@@ -22,15 +22,9 @@ from ..db import READ_ONLY
 from ..logging import get_logger
 from ..models import ConsoleOutbox
 from .base import Outgoing, Receipt
+from .encoding import segments
 
 log = get_logger(__name__)
-
-
-def segments(text: str) -> int:
-    """SMS segments: 160 GSM-7 characters in one, 153 each when split; 70/67 for UCS-2."""
-    gsm = all(ord(c) < 128 for c in text)
-    single, multi = (160, 153) if gsm else (70, 67)
-    return 1 if len(text) <= single else -(-len(text) // multi)
 
 
 class ConsoleChannel:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Literal
 
 from sqlalchemy import and_, select, update
@@ -348,7 +348,9 @@ def _decide(ctx: Context, session: Session, checkup: Checkup, now: datetime) -> 
         return PerformResult("nothing")
     kind, body = compose.action_message(protocol, checkup.action, checkup.phase, participant.language, channel)
     checkup.attempts += 1
-    key = f"checkup:{checkup.id}:{checkup.action}:{checkup.reminders_sent}:{checkup.attempts}"
+    # Unique per request: attempts grows with each request, and a postponement (which gives the attempt
+    # back) grows deferrals, so the pair never repeats.
+    key = f"checkup:{checkup.id}:{checkup.action}:{checkup.reminders_sent}:{checkup.attempts}.{checkup.deferrals}"
     message = OutboundMessage(
         key=key,
         participant_id=participant.id,
@@ -477,6 +479,18 @@ def _record(
         checkup.action_at = now + ctx.tuning.reconcile_delay
         log.warning("send outcome unknown; will reconcile", checkup_id=checkup_id)
         return PerformResult("unknown")
+    system_delay = _system_retry_delay(error)
+    if system_delay is not None:
+        # Nothing wrong with this message or this person: the provider is busy or down, our rate limit
+        # is full, the window is closing, or our credentials are refused. Try later without using up an
+        # attempt, so a provider outage never fails check-ups.
+        checkup.attempts -= 1
+        checkup.deferrals += 1
+        checkup.action_at = now + system_delay
+        log.log(
+            40 if error.code == AUTHENTICATION_CODE else 20, "send postponed", checkup_id=checkup_id, code=error.code
+        )
+        return PerformResult("retry", {"code": error.code})
     retries = ctx.tuning.retry_delays
     if not error.permanent and checkup.attempts <= len(retries):
         checkup.action_at = now + retries[checkup.attempts - 1]
@@ -500,6 +514,27 @@ def _record(
         _consume_followup(checkup, now)
         _schedule_followup(checkup, protocol)
     return PerformResult("failed", {"code": error.code})
+
+
+AUTHENTICATION_CODE = "20003"
+_SYSTEM_RETRY = {
+    "rate-limited": timedelta(seconds=30),  # our shared per-sender rate limit
+    "rate-limiter": timedelta(minutes=1),  # the rate limiter (Redis) is unreachable
+    "20429": timedelta(seconds=30),  # Twilio is rate limiting us
+    "window-closing": timedelta(minutes=1),  # the next attempt is deferred to the next window opening
+    "connect": timedelta(minutes=1),  # Twilio unreachable before the request went out
+    AUTHENTICATION_CODE: timedelta(minutes=10),  # credentials refused: staff must fix the settings
+}
+
+
+def _system_retry_delay(error: ChannelError) -> timedelta | None:
+    if error.outcome_unknown:
+        return None
+    if error.code in _SYSTEM_RETRY:
+        return _SYSTEM_RETRY[error.code]
+    if error.code is not None and error.code.startswith("http-5"):
+        return timedelta(minutes=1)  # a Twilio server error
+    return None
 
 
 def _succeeded(checkup: Checkup, action: str, at: datetime, channel: str, protocol: Protocol) -> None:

@@ -8,18 +8,15 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ..channels import twilio_api
 from ..models import Flag, Participant
 from ..protocols.schema import Severity
 from . import audit
 
-# Provider error codes that mean the number cannot be used: staff must check it with the service.
-UNUSABLE_NUMBER_CODES = {
-    "21211": "the number is not a valid phone number",
-    "21614": "the number cannot receive text messages (a landline?)",
-    "21635": "the number cannot receive text messages from this sender",
-    "30006": "the number is a landline or unreachable by the carrier",
-}
-OPTED_OUT_CODE = "21610"
+# Provider error codes that mean the number cannot be used (staff must check it with the service), and the
+# carrier's opt-out: the Twilio channel's own lists, so there is one source.
+UNUSABLE_NUMBER_CODES = frozenset(str(code) for code in twilio_api.UNUSABLE_NUMBER)
+OPTED_OUT_CODE = str(twilio_api.OPTED_OUT)
 
 
 def raise_flag(
@@ -88,7 +85,7 @@ def raise_flag(
 
 
 def flag_unusable_number(session: Session, participant_id: int, code: str, now: datetime) -> Flag:
-    why = UNUSABLE_NUMBER_CODES.get(code, "the number could not be reached")
+    why = twilio_api.describe(int(code), None) if code.isdigit() else "the number could not be reached"
     return raise_flag(
         session,
         participant_id,

@@ -373,3 +373,34 @@ def test_new_reasons_merge_into_the_open_flag_raising_severity_and_pulling_the_d
     assert flag.severity == "high"
     assert flag.due_by == now + timedelta(hours=24)
     assert [r["reason"] for r in flag.reasons] == ["missed two", "said they used", "something minor"]
+
+
+class _Outage:
+    """A provider that is down (or rate limiting us) for the first ``n`` requests."""
+
+    kind = "outage"
+
+    def __init__(self, inner, code: str, n: int) -> None:
+        self.inner, self.code, self.n, self.calls = inner, code, n, 0
+
+    def send(self, message: Outgoing) -> Receipt:
+        self.calls += 1
+        if self.calls <= self.n:
+            raise ChannelError("provider trouble", code=self.code, permanent=self.code == "20003")
+        return self.inner.send(message)
+
+    def lookup(self, message: Outgoing, sent_after: datetime) -> Receipt | None:
+        return self.inner.lookup(message, sent_after)
+
+
+@pytest.mark.parametrize("code", ["rate-limited", "20429", "http-503", "connect", "20003"])
+def test_provider_trouble_never_fails_a_checkup(world: World, code: str) -> None:
+    outage = _Outage(world.console, code, n=6)  # far more than the two retries a message gets
+    world.ctx.channels = {"sms": outage, "voice": outage}
+    result = world.enrol()
+    world.clock.set(result.first_checkup.due_at + timedelta(minutes=1))
+    world.run(until=world.clock.now() + timedelta(hours=2))
+    assert outage.calls == 7
+    assert list(send_keys(world).values()) == [1]
+    with world.factory() as session:
+        assert session.get(Checkup, result.first_checkup.id).status == CheckupStatus.awaiting.value
