@@ -6,7 +6,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from ..logging import get_logger
-from ..models import MessageStatus, OutboundMessage, Participant
+from ..models import Action, ActionState, Checkup, CheckupStatus, MessageStatus, OutboundMessage, Participant
 from . import enrolment as enrolment_ops
 from .context import Context
 from .flags import OPTED_OUT_CODE, UNUSABLE_NUMBER_CODES, flag_unusable_number
@@ -42,6 +42,26 @@ _RANK = {
 }
 
 
+NO_CONTACT_CALL = frozenset({"busy", "no-answer", "failed", "canceled"})
+
+
+def _follow_up_now(ctx: Context, session: Session, checkup_id: int) -> None:
+    """A call nobody answered: the next follow-up (a reminder, the fallback) need not wait its full delay.
+
+    It still goes out only inside the person's window: the dispatcher defers it otherwise.
+    """
+    checkup = session.get(Checkup, checkup_id, with_for_update=True)
+    if (
+        checkup is not None
+        and checkup.status == CheckupStatus.awaiting.value
+        and checkup.action in (Action.remind.value, Action.fallback.value)
+        and checkup.action_state == ActionState.ready.value
+        and checkup.action_at is not None
+        and checkup.action_at > ctx.now()
+    ):
+        checkup.action_at = ctx.now()
+
+
 def record_status(ctx: Context, factory: sessionmaker[Session], sid: str, status: str, error_code: str | None) -> str:
     """Apply a status callback; unknown SIDs and stale statuses are ignored (and answered 200 by the caller)."""
     mapped = _MAP.get(status.lower())
@@ -66,5 +86,7 @@ def record_status(ctx: Context, factory: sessionmaker[Session], sid: str, status
                 enrolment_ops.opt_out(ctx, session, participant.phone_hash, "carrier-21610", actor="twilio")
         elif error_code in UNUSABLE_NUMBER_CODES:
             flag_unusable_number(session, message.participant_id, error_code, ctx.now())
+        if message.channel == "voice" and status.lower() in NO_CONTACT_CALL and message.checkup_id is not None:
+            _follow_up_now(ctx, session, message.checkup_id)
         log.info("status", message_id=message.id, status=new_status.value, code=error_code)
         return "updated"

@@ -121,6 +121,8 @@ class World:
         return enrol(self.ctx, self.factory, EnrolmentRequest(**fields), actor="test")  # type: ignore[arg-type]
 
     def ticker(self, hand_out: Callable[[Claim], None] | None = None, **kwargs: object) -> Ticker:
+        """A scheduler tick; all of a world's tickers are one scheduler process unless given a ``holder``."""
+        kwargs.setdefault("holder", f"world-{id(self)}")
         return Ticker(self.ctx, self.factory, hand_out or self.perform, **kwargs)  # type: ignore[arg-type]
 
     def perform(self, claim: Claim):

@@ -113,7 +113,7 @@ def test_two_schedulers_ticking_at_once_send_each_checkup_once(world: World) -> 
 
 
 def test_only_one_scheduler_leads_at_a_time(world: World) -> None:
-    first, second = world.ticker(), world.ticker()
+    first, second = world.ticker(holder="first"), world.ticker(holder="second")
     assert first.tick().leader
     assert not second.tick().leader
     world.clock.advance(timedelta(minutes=5))  # the first one's lease has lapsed: it died

@@ -109,3 +109,26 @@ def test_an_out_of_range_key_is_kept_as_unparsed(world: World, client: TestClien
         answer = session.scalars(select(Answer)).one()
     assert answer.parsed is False
     assert answer.value_int is None
+
+
+@pytest.mark.parametrize("call_status", ["busy", "no-answer", "failed"])
+def test_an_unanswered_call_brings_the_follow_up_forward(world: World, client: TestClient, call_status: str) -> None:
+    checkup, _key, sid = placed_call(world)
+    with world.factory() as session:
+        before = session.get(Checkup, checkup.id)
+    assert before.action in ("remind", "fallback")
+    assert before.action_at > world.clock.now() + timedelta(hours=12)
+    form = {"CallSid": sid, "CallStatus": call_status, "AccountSid": "AC" + "0" * 32}
+    signature = RequestValidator(TOKEN).compute_signature(BASE + "/twilio/status", form)
+    assert client.post("/twilio/status", data=form, headers={"X-Twilio-Signature": signature}).status_code == 200
+    with world.factory() as session:
+        after = session.get(Checkup, checkup.id)
+    assert after.action_at == world.clock.now()
+    world.ticker().tick()
+    # tcc-12m calls again after a day: after an unanswered call it calls again now (the window is open).
+    with world.factory() as session:
+        kinds = session.scalars(
+            select(OutboundMessage.kind).where(OutboundMessage.checkup_id == checkup.id).order_by(OutboundMessage.id)
+        ).all()
+    assert kinds == ["call", "reminder"]
+    assert world.sends()[-1].sent_at == world.clock.now()
