@@ -284,6 +284,22 @@ class Checkup(Base):
 
     enrolment: Mapped[Enrolment] = relationship()
 
+    @staticmethod
+    def closing(status: CheckupStatus, now: datetime, note: str | None = None) -> dict[str, Any]:
+        """Column values that close a check-up with ``status``: no action left, no claim, no lease."""
+        values: dict[str, Any] = {
+            "status": status.value,
+            "action": None,
+            "action_at": None,
+            "action_state": ActionState.ready.value,
+            "claim_token": None,
+            "lease_until": None,
+            "closed_at": now,
+        }
+        if note is not None:
+            values["note"] = note
+        return values
+
 
 class OutboundMessage(Base):
     """One request to a provider. Saved (and committed) before the request, under a unique key."""

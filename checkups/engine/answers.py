@@ -13,7 +13,7 @@ from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from ..models import ActionState, Answer, Checkup, CheckupStatus, Enrolment
+from ..models import Answer, Checkup, CheckupStatus, Enrolment
 from ..protocols.schema import AnswerType, Protocol, Question
 from .context import Context
 from .planner import plan_next
@@ -86,15 +86,7 @@ def close_answered(ctx: Context, session: Session, checkup: Checkup, now: dateti
         .where(
             Checkup.id == checkup.id, Checkup.status.in_((CheckupStatus.awaiting.value, CheckupStatus.pending.value))
         )
-        .values(
-            status=CheckupStatus.answered.value,
-            action=None,
-            action_at=None,
-            action_state=ActionState.ready.value,
-            claim_token=None,
-            lease_until=None,
-            closed_at=now,
-        )
+        .values(**Checkup.closing(CheckupStatus.answered, now))
     )
     if not closed.rowcount:
         return False

@@ -11,7 +11,6 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from ..models import (
     OPEN_CHECKUP,
-    ActionState,
     Checkup,
     CheckupStatus,
     Enrolment,
@@ -298,16 +297,7 @@ def cancel_open_checkups(session: Session, enrolment_id: int, now: datetime, why
     result = session.execute(
         update(Checkup)
         .where(Checkup.enrolment_id == enrolment_id, Checkup.status.in_(OPEN_CHECKUP))
-        .values(
-            status=CheckupStatus.cancelled.value,
-            action=None,
-            action_at=None,
-            action_state=ActionState.ready.value,
-            claim_token=None,
-            lease_until=None,
-            closed_at=now,
-            note=why,
-        )
+        .values(**Checkup.closing(CheckupStatus.cancelled, now, note=why))
     )
     return result.rowcount or 0
 
