@@ -359,6 +359,9 @@ class Flag(Base):
 
     __tablename__ = "flags"
     __table_args__ = (
+        CheckConstraint("state IN ('open', 'claimed', 'resolved')", name="state_valid"),
+        CheckConstraint("severity IN ('low', 'medium', 'high', 'urgent')", name="severity_valid"),
+        Index("ix_flags_queue", "state", "due_by"),
         Index(
             "uq_flags_open_participant",
             "participant_id",
@@ -377,10 +380,43 @@ class Flag(Base):
     claimed_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     claimed_at: Mapped[datetime | None]
     resolved_at: Mapped[datetime | None]
+    resolved_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     outcome: Mapped[str | None] = mapped_column(String(32))
     notes: Mapped[str | None] = mapped_column(Text)
+    escalated_at: Mapped[datetime | None]  # passed its deadline unresolved: severity raised, lead alerted
+    last_activity_at: Mapped[datetime | None]  # the claimant's last attempt (a claim left idle returns)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+
+
+class FlagOutcome(StrEnum):
+    re_engaged_treatment = "re_engaged_treatment"  # reached, and back in touch with treatment
+    referred_recovery_support = "referred_recovery_support"  # reached, referred to recovery support / mutual aid
+    no_action_needed = "no_action_needed"  # reached, nothing more needed
+    not_reached = "not_reached"  # not reached after several attempts
+    wrong_number = "wrong_number"
+    declined_contact = "declined_contact"  # declined further contact
+
+
+class AttemptResult(StrEnum):
+    reached = "reached"
+    no_answer = "no_answer"
+    voicemail = "voicemail"  # a message left (nothing telling)
+    wrong_number = "wrong_number"
+    other = "other"
+
+
+class FlagAttempt(Base):
+    """One try by a volunteer to reach the person behind a flag."""
+
+    __tablename__ = "flag_attempts"
+    __table_args__ = (_enum_check("result", AttemptResult),)
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    flag_id: Mapped[int] = mapped_column(ForeignKey("flags.id"), index=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    at: Mapped[datetime]
+    result: Mapped[str] = mapped_column(String(16))
+    notes: Mapped[str | None] = mapped_column(Text)
 
 
 class User(Base):

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import case, select, update
 from sqlalchemy.orm import Session
 
 from ..channels import twilio_api
-from ..models import Flag, Participant
+from ..models import AttemptResult, Flag, FlagAttempt, FlagOutcome, Participant
 from ..protocols.schema import Severity
 from . import audit
 
@@ -95,3 +95,136 @@ def flag_unusable_number(session: Session, participant_id: int, code: str, now: 
         now,
         source=f"provider:{code}",
     )
+
+
+# --- the volunteer's side: claim, attempts, resolve; and what happens when nobody acts -------------------
+
+SEVERITY_ORDER = ("urgent", "high", "medium", "low")  # the queue: most severe first, then earliest deadline
+STALE_CLAIM = timedelta(hours=2)  # a claim with no attempt logged for this long goes back to the queue
+
+
+class FlagError(ValueError):
+    """The flag cannot be changed that way (already claimed, not yours, already resolved)."""
+
+
+def claim(session: Session, flag_id: int, user_id: int, now: datetime) -> Flag:
+    """Take an open flag. Two volunteers cannot both have it: the second is refused."""
+    taken = session.execute(
+        update(Flag)
+        .where(Flag.id == flag_id, Flag.state == "open")
+        .values(state="claimed", claimed_by=user_id, claimed_at=now, last_activity_at=now, updated_at=now)
+    )
+    flag = session.get(Flag, flag_id, populate_existing=True)
+    if flag is None:
+        raise FlagError(f"no flag {flag_id}")
+    if not taken.rowcount:
+        if flag.state == "claimed" and flag.claimed_by == user_id:
+            return flag
+        raise FlagError(f"flag {flag_id} is {flag.state}" + (" by someone else" if flag.state == "claimed" else ""))
+    audit.record(session, now, f"user:{user_id}", "flag.claimed", "flag", flag_id, participant_id=flag.participant_id)
+    return flag
+
+
+def _mine(session: Session, flag_id: int, user_id: int) -> Flag:
+    flag = session.get(Flag, flag_id, with_for_update=True)
+    if flag is None:
+        raise FlagError(f"no flag {flag_id}")
+    if flag.state != "claimed" or flag.claimed_by != user_id:
+        raise FlagError(f"flag {flag_id} is not claimed by you (it is {flag.state}); claim it first")
+    return flag
+
+
+def release(session: Session, flag_id: int, user_id: int, now: datetime, to_user: int | None = None) -> Flag:
+    """Put a claimed flag back in the queue, or hand it over to another volunteer."""
+    flag = _mine(session, flag_id, user_id)
+    if to_user is None:
+        flag.state, flag.claimed_by, flag.claimed_at = "open", None, None
+    else:
+        flag.claimed_by, flag.claimed_at, flag.last_activity_at = to_user, now, now
+    flag.updated_at = now
+    audit.record(
+        session,
+        now,
+        f"user:{user_id}",
+        "flag.released" if to_user is None else "flag.handed_over",
+        "flag",
+        flag_id,
+        to_user=to_user,
+    )
+    return flag
+
+
+def log_attempt(
+    session: Session, flag_id: int, user_id: int, result: str, notes: str | None, now: datetime
+) -> FlagAttempt:
+    """Record one try to reach the person (every attempt counts: reaching people takes many)."""
+    flag = _mine(session, flag_id, user_id)
+    if result not in {r.value for r in AttemptResult}:
+        raise FlagError(f"result must be one of {', '.join(r.value for r in AttemptResult)}")
+    attempt = FlagAttempt(flag_id=flag_id, user_id=user_id, at=now, result=result, notes=_clean(notes))
+    session.add(attempt)
+    flag.last_activity_at = now
+    flag.updated_at = now
+    audit.record(session, now, f"user:{user_id}", "flag.attempt", "flag", flag_id, result=result)
+    return attempt
+
+
+def resolve(session: Session, flag_id: int, user_id: int, outcome: str, notes: str | None, now: datetime) -> Flag:
+    """Close a claimed flag with its outcome."""
+    flag = _mine(session, flag_id, user_id)
+    if outcome not in {o.value for o in FlagOutcome}:
+        raise FlagError(f"outcome must be one of {', '.join(o.value for o in FlagOutcome)}")
+    flag.state, flag.outcome, flag.notes = "resolved", outcome, _clean(notes)
+    flag.resolved_at, flag.resolved_by, flag.updated_at = now, user_id, now
+    audit.record(session, now, f"user:{user_id}", "flag.resolved", "flag", flag_id, outcome=outcome)
+    return flag
+
+
+def _clean(notes: str | None) -> str | None:
+    if notes is None:
+        return None
+    notes = notes.strip()
+    if len(notes) > 4000:
+        raise FlagError("notes are at most 4000 characters")
+    return notes or None
+
+
+def escalate_overdue(session: Session, now: datetime) -> list[int]:
+    """Flags past their deadline and unresolved: severity up one step and marked for the lead. Once each."""
+    overdue = session.scalars(
+        select(Flag)
+        .where(Flag.state != "resolved", Flag.due_by < now, Flag.escalated_at.is_(None))
+        .with_for_update(skip_locked=True)
+    ).all()
+    for flag in overdue:
+        rank = Severity(flag.severity).rank
+        flag.severity = list(Severity)[min(rank + 1, len(Severity) - 1)].value
+        flag.escalated_at = now
+        flag.updated_at = now
+        audit.record(session, now, "system", "flag.escalated", "flag", flag.id, severity=flag.severity)
+    return [f.id for f in overdue]
+
+
+def return_stale_claims(session: Session, now: datetime, idle: timedelta = STALE_CLAIM) -> list[int]:
+    """Claims nobody has touched for ``idle`` go back to the queue, so a flag cannot sit unseen."""
+    stale = session.scalars(
+        select(Flag)
+        .where(Flag.state == "claimed", Flag.last_activity_at < now - idle)
+        .with_for_update(skip_locked=True)
+    ).all()
+    for flag in stale:
+        audit.record(session, now, "system", "flag.returned", "flag", flag.id, was_claimed_by=flag.claimed_by)
+        flag.state, flag.claimed_by, flag.claimed_at = "open", None, None
+        flag.updated_at = now
+    return [f.id for f in stale]
+
+
+def queue(session: Session, organisation_id: int | None = None, severity: str | None = None) -> list[Flag]:
+    """Unresolved flags, most severe first, then by deadline."""
+    order = case({s: i for i, s in enumerate(SEVERITY_ORDER)}, value=Flag.severity)
+    query = select(Flag).where(Flag.state != "resolved")
+    if organisation_id is not None:
+        query = query.where(Flag.organisation_id == organisation_id)
+    if severity is not None:
+        query = query.where(Flag.severity == severity)
+    return list(session.scalars(query.order_by(order, Flag.due_by, Flag.id)))

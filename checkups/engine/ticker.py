@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from ..logging import get_logger
 from .context import Context
 from .dispatch import Claim, acquire_leadership, claim_due, defer_outside_window, release_leadership, sweep_expired
+from .flags import escalate_overdue, return_stale_claims
 from .inbound import unprocessed
 
 log = get_logger(__name__)
@@ -33,6 +34,8 @@ class TickReport:
     handed_out: int = 0
     failed_to_hand_out: int = 0
     inbound_retried: int = 0
+    escalated: int = 0
+    returned: int = 0
 
 
 class Ticker:
@@ -64,6 +67,8 @@ class Ticker:
                 return report
             report.leader = True
             report.swept = sweep_expired(session, now)
+            report.escalated = len(escalate_overdue(session, now))  # nothing flagged falls out unseen
+            report.returned = len(return_stale_claims(session, now))
             retry = unprocessed(session, now, INBOUND_RETRY_AFTER) if self.hand_out_inbound else []
         for inbound_id in retry:  # no reply is lost: processing is retried until it succeeds or is parked
             try:
