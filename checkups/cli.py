@@ -25,6 +25,12 @@ protocols_app = typer.Typer(help="List, validate and preview check-up protocols.
 app.add_typer(protocols_app, name="protocols")
 db_app = typer.Typer(help="The database.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+users_app = typer.Typer(help="Staff accounts.", no_args_is_help=True)
+app.add_typer(users_app, name="users")
+flags_app = typer.Typer(
+    help="The queue of people who need a call: list, show, claim, attempt, resolve.", no_args_is_help=True
+)
+app.add_typer(flags_app, name="flags")
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
@@ -434,6 +440,254 @@ def web_command(
         proxy_headers=True,
         log_config=None,
     )
+
+
+# --- users -----------------------------------------------------------------------------------------------------
+
+
+@users_app.command("add")
+def users_add(
+    email: Annotated[str, typer.Argument(help="The person's email; they log in with it.")],
+    role: Annotated[str, typer.Option("--role", help="admin, lead, enroller or volunteer.")] = "admin",
+    org: Annotated[str | None, typer.Option("--org", help="Organisation (every role but admin).")] = None,
+    password_stdin: Annotated[bool, typer.Option("--password-stdin", help="Read the password from stdin.")] = False,
+) -> None:
+    """Create a staff account (the first admin, for a start). Asks for the password unless --password-stdin."""
+    from .engine.enrolment import ensure_organisation
+    from .engine.users import UserError, add_user
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    rt = _runtime()
+    try:
+        with rt.factory() as session, session.begin():
+            if org is not None:
+                ensure_organisation(session, org, None, rt.ctx.now())
+            user = add_user(session, email, role, org, password, rt.ctx.now(), actor="cli")
+            typer.echo(f"created {user.role} {user.email} (user {user.id})")
+    except UserError as error:
+        fail(str(error))
+    finally:
+        rt.close()
+
+
+# --- flags ------------------------------------------------------------------------------------------------------
+
+
+def _left(due, now) -> str:
+    seconds = (due - now).total_seconds()
+    hours = abs(seconds) / 3600
+    text = f"{hours / 24:.1f} d" if hours >= 48 else f"{hours:.1f} h" if hours >= 1 else f"{abs(seconds) / 60:.0f} min"
+    return f"OVERDUE {text}" if seconds < 0 else f"{text} left"
+
+
+def _volunteer(session, email: str):
+    from .engine.users import UserError, by_email
+
+    try:
+        return by_email(session, email)
+    except UserError as error:
+        fail(str(error))
+
+
+@flags_app.command("list")
+def flags_list(
+    org: Annotated[str | None, typer.Option("--org", help="Only this organisation.")] = None,
+    severity: Annotated[str | None, typer.Option("--severity", help="urgent, high, medium or low.")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Unresolved flags, most severe first, then by deadline."""
+    from sqlalchemy import select
+
+    from .engine.flags import queue
+    from .models import Organisation, Participant
+
+    rt = _runtime()
+    with rt.factory() as session:
+        org_id = None
+        if org is not None:
+            org_id = session.scalars(select(Organisation.id).where(Organisation.slug == org)).first()
+            if org_id is None:
+                fail(f"unknown organisation {org!r}")
+        now = rt.ctx.now()
+        rows = []
+        for flag in queue(session, org_id, severity):
+            participant = session.get(Participant, flag.participant_id)
+            rows.append(
+                {
+                    "id": flag.id,
+                    "severity": flag.severity,
+                    "state": flag.state,
+                    "due_by": flag.due_by.isoformat(),
+                    "left": _left(flag.due_by, now),
+                    "escalated": flag.escalated_at is not None,
+                    "participant_id": flag.participant_id,
+                    "client_ref": participant.client_ref if participant else None,
+                    "reasons": [r["reason"] for r in flag.reasons],
+                }
+            )
+    rt.close()
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        typer.echo("no flags waiting")
+        return
+    for r in rows:
+        mark = " ESCALATED" if r["escalated"] else ""
+        typer.echo(
+            f"#{r['id']:<5} {r['severity'].upper():<7} {r['left']:<16} {r['state']:<8} "
+            f"participant {r['participant_id']} ({r['client_ref']}){mark}: {'; '.join(r['reasons'])}"
+        )
+
+
+@flags_app.command("show")
+def flags_show(
+    flag_id: Annotated[int, typer.Argument()],
+    user: Annotated[str, typer.Option("--as", help="Your account email (the view is audited).")],
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """A flag, why it was raised, and the person's timeline. The number is shown only to whoever claimed it."""
+    from .engine import audit
+    from .engine.timeline import timeline
+    from .models import Flag, Participant
+
+    rt = _runtime()
+    with rt.factory() as session, session.begin():
+        me = _volunteer(session, user)
+        flag = session.get(Flag, flag_id)
+        if flag is None or (me.organisation_id is not None and flag.organisation_id != me.organisation_id):
+            fail(f"no flag {flag_id}")
+        participant = session.get(Participant, flag.participant_id)
+        phone = rt.ctx.vault.decrypt(participant.phone_cipher) if flag.claimed_by == me.id else None
+        events = timeline(rt.ctx, session, flag.participant_id)
+        audit.record(
+            session,
+            rt.ctx.now(),
+            f"user:{me.id}",
+            "participant.viewed",
+            "participant",
+            participant.id,
+            flag_id=flag_id,
+            phone_shown=phone is not None,
+        )
+        data = {
+            "id": flag.id,
+            "severity": flag.severity,
+            "state": flag.state,
+            "due_by": flag.due_by.isoformat(),
+            "reasons": flag.reasons,
+            "participant_id": participant.id,
+            "client_ref": participant.client_ref,
+            "phone": phone,
+            "timeline": [e.as_json() for e in events],
+        }
+    rt.close()
+    if as_json:
+        typer.echo(json.dumps(data, indent=2))
+        return
+    typer.echo(f"flag #{data['id']}: {data['severity'].upper()}, {data['state']}, due {data['due_by']}")
+    for reason in data["reasons"]:
+        typer.echo(f"  why: {reason['reason']}")
+    typer.echo(
+        f"  participant {data['participant_id']} ({data['client_ref']}); "
+        + (f"phone {phone}" if phone else "phone shown once you claim the flag")
+    )
+    for event in data["timeline"][:30]:
+        text = event["detail"].get("text")
+        typer.echo(f"  {event['at'][:16]}  {event['summary']}" + (f'  "{text}"' if text else ""))
+
+
+def _flag_change(flag_id: int, user: str, change) -> None:
+    from .engine.flags import FlagError
+    from .models import Flag
+
+    rt = _runtime()
+    try:
+        with rt.factory() as session, session.begin():
+            me = _volunteer(session, user)
+            flag = session.get(Flag, flag_id)
+            if flag is None or (me.organisation_id is not None and flag.organisation_id != me.organisation_id):
+                fail(f"no flag {flag_id}")
+            typer.echo(change(session, me, rt.ctx.now()))
+    except FlagError as error:
+        fail(str(error))
+    finally:
+        rt.close()
+
+
+@flags_app.command("claim")
+def flags_claim(flag_id: int, user: Annotated[str, typer.Option("--as", help="Your account email.")]) -> None:
+    """Take a flag: it is yours to call; nobody else can claim it."""
+    from .engine.flags import claim
+
+    def change(session, me, now) -> str:
+        claim(session, flag_id, me.id, now)
+        return f"flag #{flag_id} is yours"
+
+    _flag_change(flag_id, user, change)
+
+
+@flags_app.command("attempt")
+def flags_attempt(
+    flag_id: int,
+    user: Annotated[str, typer.Option("--as", help="Your account email.")],
+    result: Annotated[str, typer.Option("--result", help="reached, no_answer, voicemail, wrong_number, other")],
+    notes: Annotated[str | None, typer.Option("--notes")] = None,
+) -> None:
+    """Log one try to reach the person."""
+    from .engine.flags import log_attempt
+
+    def change(session, me, now) -> str:
+        log_attempt(session, flag_id, me.id, result, notes, now)
+        return f"attempt logged on flag #{flag_id}"
+
+    _flag_change(flag_id, user, change)
+
+
+@flags_app.command("release")
+def flags_release(
+    flag_id: int,
+    user: Annotated[str, typer.Option("--as", help="Your account email.")],
+    to: Annotated[str | None, typer.Option("--to", help="Hand it to this volunteer instead.")] = None,
+) -> None:
+    """Put a flag back in the queue, or hand it over."""
+    from .engine.flags import release
+
+    def change(s, me, now):
+        target = _volunteer(s, to).id if to else None
+        release(s, flag_id, me.id, now, to_user=target)
+        return f"flag #{flag_id} " + (f"handed to {to}" if to else "is back in the queue")
+
+    _flag_change(flag_id, user, change)
+
+
+@flags_app.command("resolve")
+def flags_resolve(
+    flag_id: int,
+    user: Annotated[str, typer.Option("--as", help="Your account email.")],
+    outcome: Annotated[
+        str,
+        typer.Option(
+            "--outcome",
+            help=(
+                "re_engaged_treatment, referred_recovery_support, no_action_needed, not_reached, wrong_number, "
+                "declined_contact"
+            ),
+        ),
+    ],
+    notes: Annotated[str | None, typer.Option("--notes")] = None,
+) -> None:
+    """Close a flag you claimed, with its outcome."""
+    from .engine.flags import resolve
+
+    def change(session, me, now) -> str:
+        resolve(session, flag_id, me.id, outcome, notes, now)
+        return f"flag #{flag_id} resolved: {outcome}"
+
+    _flag_change(flag_id, user, change)
 
 
 def main() -> None:
