@@ -29,6 +29,7 @@ from ..models import (
     OPEN_CHECKUP,
     Action,
     ActionState,
+    Answer,
     Checkup,
     CheckupStatus,
     Enrolment,
@@ -43,6 +44,7 @@ from ..protocols.schedule import in_window, next_window_opening, window_closing,
 from ..protocols.schema import Protocol
 from . import compose
 from .context import Context
+from .conversation import after_missed
 from .enrolment import opt_out
 from .flags import OPTED_OUT_CODE, UNUSABLE_NUMBER_CODES, flag_unusable_number
 from .planner import enrolment_window, plan_next, window_of
@@ -583,10 +585,16 @@ def _schedule_followup(checkup: Checkup, protocol: Protocol) -> None:
 
 
 def _close_missed(ctx: Context, session: Session, checkup: Checkup, now: datetime) -> None:
-    checkup.status = CheckupStatus.missed.value
+    """The reply window closed. Partly answered counts as answered contact; no answer at all is a miss."""
+    answered = session.scalars(select(Answer.id).where(Answer.checkup_id == checkup.id).limit(1)).first()
+    checkup.status = (CheckupStatus.answered if answered else CheckupStatus.missed).value
     checkup.action = checkup.action_at = None
     checkup.closed_at = now
     _release(checkup)
     enrolment = checkup.enrolment
-    enrolment.missed_in_a_row += 1
+    if answered:
+        enrolment.missed_in_a_row = 0
+    else:
+        enrolment.missed_in_a_row += 1
+        after_missed(ctx, session, enrolment, checkup, now)
     plan_next(ctx, session, enrolment, now)

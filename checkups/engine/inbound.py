@@ -24,8 +24,8 @@ from ..models import (
 )
 from ..phones import InvalidPhoneNumber, normalise
 from . import enrolment as enrolment_ops
-from .answers import awaiting_checkup, close_answered
 from .context import Context
+from .conversation import Reply, handle_reply
 from .messaging import deliver
 
 log = get_logger(__name__)
@@ -134,6 +134,7 @@ def match_participant(session: Session, from_hash: str) -> int | None:
 def process_inbound(ctx: Context, factory: sessionmaker[Session], inbound_id: int) -> str:
     """Act on a stored inbound message once: opt out, opt in, help, or a reply to a check-up."""
     help_for: int | None = None
+    replies: list[Reply] = []
     with factory() as session, session.begin():
         inbound = session.get(InboundMessage, inbound_id, with_for_update=True)
         if inbound is None or inbound.state != "received":
@@ -156,12 +157,15 @@ def process_inbound(ctx: Context, factory: sessionmaker[Session], inbound_id: in
         elif participant_id is None:
             outcome = "unmatched"
         else:
-            outcome = _reply_to_checkup(ctx, session, participant_id)
+            handled = handle_reply(ctx, session, participant_id, inbound_id, body)
+            outcome, replies = handled.outcome, handled.replies
         inbound.state = "processed"
         inbound.processed_at = ctx.now()
     log.info("inbound processed", inbound_id=inbound_id, participant_id=participant_id, outcome=outcome)
     if help_for is not None:
         _send_help(ctx, factory, inbound_id, help_for)
+    for reply in replies:  # after the commit: the answers and flags are safe whatever the provider does
+        deliver(ctx, factory, reply.key, participant_id, reply.kind, reply.text)  # type: ignore[arg-type]
     return outcome
 
 
@@ -179,12 +183,3 @@ def _send_help(ctx: Context, factory: sessionmaker[Session], inbound_id: int, pa
     deliver(
         ctx, factory, f"inbound:{inbound_id}:help", participant_id, MessageKind.help.value, text, ignore_opt_out=True
     )
-
-
-def _reply_to_checkup(ctx: Context, session: Session, participant_id: int) -> str:
-    """A reply closes the check-up awaiting it as answered (answer parsing and risk rules build on this)."""
-    checkup = awaiting_checkup(session, participant_id)
-    if checkup is None:
-        return "no_checkup"
-    close_answered(ctx, session, checkup, ctx.now())
-    return "answered"

@@ -170,15 +170,16 @@ def test_cli_enrolment_sms_reply_and_stop_through_twilio(loop, tmp_path: Path) -
         assert message.provider_sid == sent.sid
         assert message.status == "delivered"  # the fake's signed status callbacks reached the web app
 
-    # The participant replies; the signed webhook stores and processes it.
-    webhook = fake.simulate_reply(
-        f"{settings.public_base_url}".rstrip("/") + "/twilio/sms", from_=PHONE, to=OUR_NUMBER, body="N"
-    )
-    assert webhook.status == 200
+    # The participant replies to each question in turn; each signed webhook is stored and processed.
+    sms_url = f"{settings.public_base_url}".rstrip("/") + "/twilio/sms"
+    for body in ["N", "2", "9", "no thanks"]:
+        assert fake.simulate_reply(sms_url, from_=PHONE, to=OUR_NUMBER, body=body).status == 200
+    fake.settle()
     with runtime.factory() as session:
-        inbound = session.scalars(select(InboundMessage)).one()
-        assert inbound.state == "processed"
+        assert set(session.scalars(select(InboundMessage.state))) == {"processed"}
         assert session.get(Checkup, first.id).status == CheckupStatus.answered.value
+    # The check-up, three more questions, and the closing message.
+    assert len([m for m in fake.messages if m.direction.startswith("outbound")]) == 5
 
     # STOP stops everything, at once and for good.
     fake.simulate_reply(
@@ -190,4 +191,4 @@ def test_cli_enrolment_sms_reply_and_stop_through_twilio(loop, tmp_path: Path) -
         world.clock.advance(timedelta(hours=6))
         ticker.tick()
     fake.settle()
-    assert len([m for m in fake.messages if m.direction.startswith("outbound")]) == 1
+    assert len([m for m in fake.messages if m.direction.startswith("outbound")]) == 5  # nothing after STOP

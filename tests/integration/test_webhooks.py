@@ -11,7 +11,15 @@ from sqlalchemy import select
 from twilio.request_validator import RequestValidator
 
 from checkups.engine.inbound import keyword, process_inbound
-from checkups.models import Checkup, CheckupStatus, Enrolment, InboundMessage, OutboundMessage, PhoneOptOut
+from checkups.models import (
+    Answer,
+    Checkup,
+    CheckupStatus,
+    Enrolment,
+    InboundMessage,
+    OutboundMessage,
+    PhoneOptOut,
+)
 from checkups.runtime import Runtime
 from checkups.settings import load_settings
 from checkups.web.app import create_app
@@ -72,19 +80,27 @@ def test_signature_for_another_address_is_refused(world: World, client: TestClie
     assert world.count(InboundMessage) == 0
 
 
-def test_reply_is_stored_encrypted_and_closes_the_checkup(world: World, client: TestClient) -> None:
+def test_replies_answer_one_question_after_another_then_close_the_checkup(world: World, client: TestClient) -> None:
     checkup = awaiting_checkup(world)
     response = post(client, "/twilio/sms", sms("SM1", "no"))
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("application/xml")
     with world.factory() as session:
         inbound = session.scalars(select(InboundMessage)).one()
-        assert b"no" not in inbound.body_cipher or inbound.body_cipher != b"no"
         assert world.ctx.vault.decrypt(inbound.body_cipher) == "no"
         assert inbound.state == "processed"
         assert inbound.participant_id is not None
+        assert session.get(Checkup, checkup.id).status == CheckupStatus.awaiting.value
+    asked = [world.ctx.vault.decrypt(row.body_cipher) for row in world.sends() if row.kind == "question"]
+    assert "urges" in asked[-1]  # the next question went out
+    for i, text in enumerate(["3", "8/10", "nah"], start=2):
+        post(client, "/twilio/sms", sms(f"SM{i}", text))
+    with world.factory() as session:
         assert session.get(Checkup, checkup.id).status == CheckupStatus.answered.value
+        answers = {a.question_id: a.value_text or a.value_int for a in session.scalars(select(Answer))}
         assert session.scalars(select(Checkup).where(Checkup.seq == 2)).one().status == "pending"
+    assert answers == {"any_use": "no", "urges": 3, "confidence": 8, "want_call": "no"}
+    assert [row.kind for row in world.sends()][-1] == "closing"
 
 
 def test_replayed_webhook_changes_nothing(world: World, client: TestClient) -> None:
@@ -92,7 +108,8 @@ def test_replayed_webhook_changes_nothing(world: World, client: TestClient) -> N
     for _ in range(3):
         assert post(client, "/twilio/sms", sms("SM1", "yes")).status_code == 200
     assert world.count(InboundMessage) == 1
-    assert world.count(Checkup) == 2
+    assert world.count(Answer) == 1
+    assert [row.kind for row in world.sends()].count("question") == 2  # the check-up, then the next question once
 
 
 @pytest.mark.parametrize("word", ["STOP", "stop", "  Stop ", "STOPALL", "unsubscribe", "CANCEL", "End", "quit."])

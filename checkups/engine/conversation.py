@@ -1,0 +1,226 @@
+"""What a reply does: crisis words first, then answers to the check-up it belongs to, then risk rules.
+
+- Every message is scanned for the protocol's crisis words, whatever the state of the check-up or the
+  enrolment: an urgent flag at once, and the crisis reply at once, even at night or while paused (never to
+  a number that opted out; the flag is raised all the same).
+- One question at a time (``one_by_one``): the reply answers the first unanswered question; the next one is
+  sent. A reply we cannot understand gets one polite clarification; a second is kept as unparsed and the
+  conversation moves on. ``all_at_once``: one reply may answer them all.
+- A late reply to a check-up that closed in the last week is recorded against it.
+- After every answer the protocol's risk rules run on the person's history; what fires becomes (or adds to)
+  their one open flag.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ..models import Answer, Checkup, CheckupStatus, Enrolment, MessageKind, OutboundMessage
+from ..protocols.schedule import zone
+from ..protocols.schema import DeliveryMode, Protocol
+from . import risk
+from .answers import Parsed, awaiting_checkup, close_answered, questions_of, record_answer
+from .context import Context
+from .flags import raise_flag
+from .replies import parse_answer, parse_reply, scan_crisis
+
+LATE_REPLY = timedelta(days=7)
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A message to send after the transaction: (key, kind, text, ignore opt-out)."""
+
+    key: str
+    kind: str
+    text: str
+
+
+@dataclass
+class Handled:
+    outcome: str
+    replies: list[Reply] = field(default_factory=list)
+
+
+def _text(protocol: Protocol, texts: dict[str, str], language: str) -> str:
+    return texts.get(language) or texts[protocol.default_language]
+
+
+def latest_enrolment(session: Session, participant_id: int) -> Enrolment | None:
+    return session.scalars(
+        select(Enrolment).where(Enrolment.participant_id == participant_id).order_by(Enrolment.id.desc())
+    ).first()
+
+
+def handle_reply(ctx: Context, session: Session, participant_id: int, inbound_id: int, body: str) -> Handled:
+    """Act on a reply from a matched participant, inside the caller's transaction."""
+    now = ctx.now()
+    enrolment = latest_enrolment(session, participant_id)
+    if enrolment is None:
+        return Handled("no_enrolment")
+    protocol = ctx.protocols.by_version_id(session, enrolment.protocol_version_id)
+    language = enrolment.participant.language
+    handled = Handled("no_checkup")
+
+    words = scan_crisis(body, protocol.crisis.words)
+    if words:
+        raise_flag(
+            session,
+            participant_id,
+            "urgent",
+            "Crisis words in a message: call now",
+            now + protocol.crisis.respond_within.to_timedelta(),
+            now,
+            source="crisis",
+            detail={"inbound_id": inbound_id},
+        )
+        handled.replies.append(
+            Reply(
+                f"inbound:{inbound_id}:crisis",
+                MessageKind.crisis_reply.value,
+                _text(protocol, protocol.crisis.reply, language),
+            )
+        )
+        # Not an answer to a question: no "sorry, we didn't catch that" after a crisis reply, and no
+        # reminders while a person is on it.
+        checkup = awaiting_checkup(session, participant_id)
+        if checkup is not None:
+            _stop_reminders(checkup)
+        return Handled("crisis", handled.replies)
+
+    checkup = awaiting_checkup(session, participant_id) or _recently_closed(session, participant_id, now)
+    if checkup is None:
+        return handled
+    questions = questions_of(protocol, checkup)
+    answered = set(session.scalars(select(Answer.question_id).where(Answer.checkup_id == checkup.id)))
+    remaining = [q for q in questions if q.id not in answered]
+    if not remaining:
+        return handled
+    if protocol.delivery is DeliveryMode.all_at_once:
+        results = list(zip(remaining, parse_reply(remaining, body), strict=True))
+    else:
+        results = [(remaining[0], parse_answer(remaining[0], body))]
+    understood = [(q, p) for q, p in results if p.ok]
+    if not understood:
+        question = remaining[0]
+        clarify_key = f"checkup:{checkup.id}:clarify:{question.id}"
+        asked_before = session.scalars(select(OutboundMessage.id).where(OutboundMessage.key == clarify_key)).first()
+        if asked_before is None:
+            handled.replies.append(
+                Reply(clarify_key, MessageKind.clarify.value, _text(protocol, protocol.messages.clarify, language))
+            )
+            _stop_reminders(checkup)
+            return Handled("clarify", handled.replies)
+        # Asked once already: keep it as unparsed (the raw text is in the inbound message) and move on.
+        results = [(question, Parsed(False))]
+    for question, parsed in results:
+        record_answer(session, checkup, question, parsed, now, inbound_id=inbound_id)
+    _evaluate(ctx, session, enrolment, protocol, checkup, now)
+    still = [q for q in remaining if q.id not in {question.id for question, _ in results}]
+    if still and checkup.status == CheckupStatus.awaiting.value:
+        _stop_reminders(checkup)
+        nxt = still[0]
+        handled.replies.append(
+            Reply(f"checkup:{checkup.id}:q:{nxt.id}", MessageKind.question.value, _text(protocol, nxt.text, language))
+        )
+        return Handled("next_question", handled.replies)
+    if checkup.status == CheckupStatus.awaiting.value:
+        close_answered(ctx, session, checkup, now)
+        handled.replies.append(
+            Reply(
+                f"checkup:{checkup.id}:closing",
+                MessageKind.closing.value,
+                _text(protocol, protocol.messages.closing, language),
+            )
+        )
+    return Handled("answered", handled.replies)
+
+
+def _stop_reminders(checkup: Checkup) -> None:
+    """They are talking to us: no reminder or call while the conversation goes on; it closes on time."""
+    if checkup.action in ("remind", "fallback") and checkup.action_state == "ready" and checkup.closes_at:
+        checkup.action = "close"
+        checkup.action_at = checkup.closes_at
+
+
+def _recently_closed(session: Session, participant_id: int, now: datetime) -> Checkup | None:
+    """A late reply belongs to the check-up that closed without (all) its answers in the last week."""
+    return session.scalars(
+        select(Checkup)
+        .join(Enrolment)
+        .where(
+            Enrolment.participant_id == participant_id,
+            Checkup.status.in_((CheckupStatus.missed.value, CheckupStatus.answered.value)),
+            Checkup.closed_at >= now - LATE_REPLY,
+        )
+        .order_by(Checkup.closed_at.desc())
+    ).first()
+
+
+def history(
+    session: Session, enrolment: Enrolment, checkup: Checkup | None, now: datetime, missed_in_a_row: int = 0
+) -> risk.History:
+    """What the risk rules need: this check-up's answers, the previous ones, the person's baseline."""
+    rows = session.execute(
+        select(Answer.checkup_id, Answer.question_id, Answer.value_int, Answer.value_text)
+        .join(Checkup, Checkup.id == Answer.checkup_id)
+        .where(Checkup.enrolment_id == enrolment.id, Answer.parsed.is_(True))
+        .order_by(Checkup.seq, Answer.id)
+    ).all()
+    current: dict[str, int | str | None] = {}
+    previous: dict[str, int | None] = {}
+    firsts: dict[str, list[int]] = {}
+    for checkup_id, question_id, value_int, value_text in rows:
+        value = value_text if value_text is not None else value_int
+        if checkup is not None and checkup_id == checkup.id:
+            current[question_id] = value
+            continue
+        if value_int is not None and value_text is None:
+            previous[question_id] = value_int
+            firsts.setdefault(question_id, []).append(value_int)
+    baseline = {q: risk.baseline_of(values) for q, values in firsts.items()}
+    local_today = now.astimezone(zone(enrolment.participant.timezone)).date()
+    return risk.History(
+        answers=current,
+        previous=previous,
+        baseline=baseline,
+        missed_in_a_row=missed_in_a_row,
+        days_since_anchor=(local_today - enrolment.anchor_date).days,
+        overdose_risk=enrolment.overdose_risk is not None,
+    )
+
+
+def _evaluate(
+    ctx: Context,
+    session: Session,
+    enrolment: Enrolment,
+    protocol: Protocol,
+    checkup: Checkup | None,
+    now: datetime,
+    missed_in_a_row: int = 0,
+) -> list[risk.Fired]:
+    fired = risk.evaluate(protocol.risk_rules, history(session, enrolment, checkup, now, missed_in_a_row))
+    for rule in fired:
+        raise_flag(
+            session,
+            enrolment.participant_id,
+            rule.severity.value,
+            risk.explain(rule),
+            rule.respond_within.after_instant(now),
+            now,
+            source=f"rule:{rule.rule_id}",
+            detail={"evidence": rule.evidence, "checkup_id": checkup.id if checkup else None},
+        )
+    if fired and protocol.step_up is not None:
+        enrolment.step_up_until = protocol.step_up.for_.after_instant(now)
+    return fired
+
+
+def after_missed(ctx: Context, session: Session, enrolment: Enrolment, checkup: Checkup, now: datetime) -> None:
+    """A check-up closed without a reply: the missed-in-a-row rules run (each threshold once per run)."""
+    protocol = ctx.protocols.by_version_id(session, enrolment.protocol_version_id)
+    _evaluate(ctx, session, enrolment, protocol, None, now, missed_in_a_row=enrolment.missed_in_a_row)

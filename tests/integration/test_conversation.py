@@ -1,0 +1,186 @@
+"""Replies to flags, through the signed webhook on a real store: what people write, what it raises."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+from twilio.request_validator import RequestValidator
+
+from checkups.engine import enrolment as enrolment_ops
+from checkups.engine.flags import queue
+from checkups.engine.inbound import process_inbound
+from checkups.models import Answer, Checkup, CheckupStatus, Flag
+from checkups.runtime import Runtime
+from checkups.settings import load_settings
+from checkups.web.app import create_app
+
+from .conftest import World
+
+BASE = "https://checkups.example.org"
+TOKEN = "test-auth-token-0000000000000000"
+PHONE = "+447700900777"
+
+
+@pytest.fixture
+def client(world: World) -> Iterator[TestClient]:
+    runtime = Runtime(
+        load_settings(public_base_url=BASE, twilio_auth_token=TOKEN), world.engine, world.factory, world.ctx
+    )
+    app = create_app(runtime, process_inbound=lambda i: process_inbound(world.ctx, world.factory, i))
+    with TestClient(app) as test_client:
+        yield test_client
+
+
+class Person:
+    def __init__(self, world: World, client: TestClient) -> None:
+        self.world, self.client, self.n = world, client, 0
+
+    def says(self, *texts: str) -> None:
+        for text in texts:
+            self.n += 1
+            form = {"MessageSid": f"SM{self.n:030d}", "From": PHONE, "To": "+15005550006", "Body": text}
+            signature = RequestValidator(TOKEN).compute_signature(BASE + "/twilio/sms", form)
+            response = self.client.post("/twilio/sms", data=form, headers={"X-Twilio-Signature": signature})
+            assert response.status_code == 200
+
+    def last_sent(self) -> tuple[str, str]:
+        row = self.world.sends()[-1]
+        return row.kind, self.world.ctx.vault.decrypt(row.body_cipher)
+
+
+def checked_in(world: World, client: TestClient, **enrol: object) -> tuple[Person, Checkup]:
+    result = world.enrol(phone=PHONE, **enrol)
+    world.clock.set(result.first_checkup.due_at + timedelta(minutes=1))
+    world.ticker().tick()
+    return Person(world, client), result.first_checkup
+
+
+def open_flag(world: World) -> Flag | None:
+    with world.factory() as session:
+        flags = queue(session)
+    return flags[0] if flags else None
+
+
+def test_yes_to_any_use_is_a_high_flag_due_in_24_hours_in_the_queue(world: World, client: TestClient) -> None:
+    person, _ = checked_in(world, client)
+    person.says("yeah")
+    flag = open_flag(world)
+    assert flag is not None
+    assert flag.severity == "high"
+    assert flag.due_by == world.clock.now() + timedelta(hours=24)
+    assert "Said they have used" in flag.reasons[0]["reason"]
+
+
+def test_strong_urges_with_low_confidence_raise_a_flag(world: World, client: TestClient) -> None:
+    person, _ = checked_in(world, client)
+    person.says("no", "8", "3")
+    flag = open_flag(world)
+    assert flag is not None
+    assert flag.severity == "high"
+    assert any("Strong urges with low confidence" in r["reason"] for r in flag.reasons)
+
+
+def test_a_clean_checkup_raises_nothing_and_closes_with_thanks(world: World, client: TestClient) -> None:
+    person, checkup = checked_in(world, client)
+    person.says("No", "2", "9", "N")
+    assert open_flag(world) is None
+    assert person.last_sent()[0] == "closing"
+    with world.factory() as session:
+        assert session.get(Checkup, checkup.id).status == CheckupStatus.answered.value
+
+
+def test_an_answer_not_understood_gets_one_clarification_then_moves_on(world: World, client: TestClient) -> None:
+    person, _checkup = checked_in(world, client)
+    person.says("no")
+    person.says("dunno really")
+    assert person.last_sent()[0] == "clarify"
+    person.says("somewhere in the middle")
+    kind, text = person.last_sent()
+    assert kind == "question"
+    assert "confident" in text
+    with world.factory() as session:
+        urges = session.scalars(select(Answer).where(Answer.question_id == "urges")).one()
+    assert urges.parsed is False
+
+
+@pytest.mark.parametrize("when", ["night", "paused"])
+def test_crisis_words_flag_urgently_and_reply_at_once(world: World, client: TestClient, when: str) -> None:
+    person, _ = checked_in(world, client)
+    if when == "night":
+        world.clock.set(world.clock.now().replace(hour=2, minute=30) + timedelta(days=1))  # 02:30 in London
+    else:
+        enrolment_ops.pause(world.ctx, world.factory, 1, "user:1")
+    person.says("i just want to end it all")
+    flag = open_flag(world)
+    assert flag is not None
+    assert flag.severity == "urgent"
+    assert flag.due_by == world.clock.now() + timedelta(minutes=15)
+    kind, text = person.last_sent()
+    assert kind == "crisis_reply"
+    assert "116 123" in text
+    assert world.sends()[-1].sent_at == world.clock.now()  # not deferred to the morning
+
+
+def test_crisis_from_an_opted_out_number_is_flagged_but_not_answered(world: World, client: TestClient) -> None:
+    person, _ = checked_in(world, client)
+    person.says("STOP")
+    sent_before = len(world.sends())
+    person.says("took too much")
+    flag = open_flag(world)
+    assert flag is not None
+    assert flag.severity == "urgent"
+    assert len(world.sends()) == sent_before
+
+
+def test_use_in_the_overdose_window_is_due_the_same_day(world: World, client: TestClient) -> None:
+    person, _ = checked_in(world, client, overdose_risk="detox")
+    person.says("y")
+    flag = open_flag(world)
+    assert flag is not None
+    assert flag.due_by == world.clock.now() + timedelta(hours=8)
+    assert len(flag.reasons) == 2  # the overdose-window rule and any use, in one flag
+
+
+def test_two_then_three_missed_in_a_row_raise_medium_then_lost_contact(world: World) -> None:
+    world.enrol(phone=PHONE)
+    world.run(until=world.clock.now() + timedelta(weeks=2, days=6))  # check-ups 1 and 2 missed
+    flag = open_flag(world)
+    assert flag is not None
+    assert flag.severity == "medium"
+    assert "Missed two" in flag.reasons[0]["reason"]
+    world.run(until=world.clock.now() + timedelta(weeks=1))  # and the third
+    flag = open_flag(world)
+    assert flag.severity == "high"
+    assert any("Lost contact" in r["reason"] for r in flag.reasons)
+
+
+def test_a_late_reply_is_recorded_against_the_checkup_it_answers(world: World, client: TestClient) -> None:
+    person, checkup = checked_in(world, client)
+    world.run(until=world.clock.now() + timedelta(days=4, hours=1))  # it closes as missed
+    with world.factory() as session:
+        assert session.get(Checkup, checkup.id).status == CheckupStatus.missed.value
+    person.says("no")
+    with world.factory() as session:
+        answer = session.scalars(select(Answer)).one()
+    assert answer.checkup_id == checkup.id
+
+
+def test_a_partly_answered_checkup_counts_as_contact_not_a_miss(world: World, client: TestClient) -> None:
+    person, checkup = checked_in(world, client)
+    person.says("no", "4")
+    world.run(until=world.clock.now() + timedelta(days=5))
+    with world.factory() as session:
+        assert session.get(Checkup, checkup.id).status == CheckupStatus.answered.value
+        assert session.scalars(select(Checkup.seq).where(Checkup.status == "pending")).one() == 2
+    kinds = [row.kind for row in world.sends()]
+    assert "reminder" not in kinds  # no reminder while they were answering
+
+
+def test_emoji_and_unicode_do_not_break_anything(world: World, client: TestClient) -> None:
+    person, _ = checked_in(world, client)
+    person.says("👍🏽", "٣", "\u200b7\u200b", "🙂 no thanks")
+    assert datetime.now(UTC)  # reached the end without an error
