@@ -73,9 +73,15 @@ def record_answer(
 
 
 def questions_of(protocol: Protocol, checkup: Checkup) -> list[Question]:
-    phases = {p.name for p in protocol.schedule.phases}
-    if checkup.phase in phases:
-        return protocol.questions_for(checkup.phase)
+    return questions_for_phase(protocol, checkup.phase)
+
+
+def questions_for_phase(protocol: Protocol, phase: str) -> list[Question]:
+    """The questions of a phase; a step-up check-up asks the step-up's set."""
+    if phase in {p.name for p in protocol.schedule.phases}:
+        return protocol.questions_for(phase)
+    if protocol.step_up is not None and protocol.step_up.questions in protocol.question_sets:
+        return [protocol.question(q) for q in protocol.question_sets[protocol.step_up.questions]]
     return [protocol.question(q) for q in next(iter(protocol.question_sets.values()))]
 
 

@@ -17,9 +17,9 @@ def question_text(question: Question, language: str, protocol: Protocol, voice: 
 
 def checkup_body(protocol: Protocol, phase: str, language: str, voice: bool = False) -> str:
     """The first message of a check-up: its first question, or all of them, as the protocol says."""
-    questions = protocol.questions_for(phase) if phase in {p.name for p in protocol.schedule.phases} else []
-    if not questions:
-        questions = [protocol.question(q) for q in next(iter(protocol.question_sets.values()))]
+    from .answers import questions_for_phase
+
+    questions = questions_for_phase(protocol, phase)
     if voice:
         return " ".join(question_text(q, language, protocol, voice=True) for q in questions)
     if protocol.delivery is DeliveryMode.all_at_once and len(questions) > 1:

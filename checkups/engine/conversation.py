@@ -92,6 +92,20 @@ def handle_reply(ctx: Context, session: Session, participant_id: int, inbound_id
             _stop_reminders(checkup)
         return Handled("crisis", handled.replies)
 
+    if _asks_for_a_call(body):
+        # The help text says "reply CALL": a person asking to talk gets a person, whatever else is going on.
+        raise_flag(
+            session,
+            participant_id,
+            "high",
+            "Asked for a call (replied CALL)",
+            now + timedelta(hours=24),
+            now,
+            source="call-request",
+            detail={"inbound_id": inbound_id},
+        )
+        return Handled("call_requested", handled.replies)
+
     checkup = awaiting_checkup(session, participant_id) or _recently_closed(session, participant_id, now)
     if checkup is None:
         return handled
@@ -138,6 +152,25 @@ def handle_reply(ctx: Context, session: Session, participant_id: int, inbound_id
             )
         )
     return Handled("answered", handled.replies)
+
+
+_CALL_REQUESTS = frozenset(
+    {
+        "call",
+        "call me",
+        "call me please",
+        "please call",
+        "please call me",
+        "ring me",
+        "can you call me",
+        "can someone call me",
+        "pls call",
+    }
+)
+
+
+def _asks_for_a_call(body: str) -> bool:
+    return " ".join(body.lower().replace("?", " ").replace("!", " ").replace(".", " ").split()) in _CALL_REQUESTS
 
 
 def _stop_reminders(checkup: Checkup) -> None:

@@ -8,10 +8,11 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta
 from functools import lru_cache
 
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ..models import Action, ActionState, Checkup, CheckupStatus, Enrolment, EnrolmentStatus
-from ..protocols.schedule import PlannedCheckup, expand, spread_offset, zone
+from ..protocols.schedule import DueDate, PlannedCheckup, expand, place, spread_offset, zone
 from ..protocols.schema import Protocol, SendWindow
 from .context import Context
 
@@ -56,6 +57,56 @@ def planned_checkups(ctx: Context, session: Session, enrolment: Enrolment) -> tu
     return _expand_cached(_ByVersion(protocol), enrolment.anchor_date, enrolment.participant.timezone, window, offset)
 
 
+STEP_UP_SEQ = 100_000  # step-up check-ups are numbered apart from the protocol's own
+STEP_UP_PHASE = "step_up"
+
+
+def _step_up(
+    ctx: Context, session: Session, enrolment: Enrolment, now: datetime, upcoming: PlannedCheckup | None
+) -> Checkup | None:
+    """During a step-up (after a flag), the next check-up comes after the step-up interval if that is sooner
+    than the protocol's own next one. The protocol's sequence is not advanced: it resumes afterwards."""
+    until = enrolment.step_up_until
+    if until is None or now >= until:
+        return None
+    protocol = ctx.protocols.by_version_id(session, enrolment.protocol_version_id)
+    if protocol.step_up is None:
+        return None
+    tz = zone(enrolment.participant.timezone)
+    window = enrolment_window(enrolment)
+    local_day = now.astimezone(tz).date()
+    due_day = protocol.step_up.every.after(local_day)
+    offset = spread_offset(f"participant:{enrolment.participant_id}", window)
+    placed = place([DueDate(STEP_UP_PHASE, due_day)], tz, window, offset)
+    if not placed or placed[0].utc >= until or (upcoming is not None and placed[0].utc >= upcoming.utc):
+        return None
+    count = (
+        session.scalar(
+            select(func.count())
+            .select_from(Checkup)
+            .where(Checkup.enrolment_id == enrolment.id, Checkup.seq > STEP_UP_SEQ)
+        )
+        or 0
+    )
+    checkup = Checkup(
+        enrolment_id=enrolment.id,
+        seq=STEP_UP_SEQ + count + 1,
+        phase=STEP_UP_PHASE,
+        due_at=placed[0].utc,
+        status=CheckupStatus.pending.value,
+        action=Action.send.value,
+        action_at=placed[0].utc,
+        action_state=ActionState.ready.value,
+        attempts=0,
+        deferrals=0,
+        reminders_sent=0,
+    )
+    session.add(checkup)
+    enrolment.updated_at = now
+    session.flush()
+    return checkup
+
+
 def plan_next(ctx: Context, session: Session, enrolment: Enrolment, now: datetime) -> Checkup | None:
     """Store the next check-up of ``enrolment`` due at or after ``now``; complete the enrolment if none is left.
 
@@ -66,6 +117,9 @@ def plan_next(ctx: Context, session: Session, enrolment: Enrolment, now: datetim
     upcoming = next(
         (p for p in planned_checkups(ctx, session, enrolment) if p.seq > enrolment.last_seq and p.utc >= now), None
     )
+    stepped = _step_up(ctx, session, enrolment, now, upcoming)
+    if stepped is not None:
+        return stepped
     if upcoming is None:
         enrolment.status = EnrolmentStatus.completed.value
         enrolment.updated_at = now

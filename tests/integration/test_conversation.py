@@ -184,3 +184,28 @@ def test_emoji_and_unicode_do_not_break_anything(world: World, client: TestClien
     person, _ = checked_in(world, client)
     person.says("👍🏽", "٣", "\u200b7\u200b", "🙂 no thanks")
     assert datetime.now(UTC)  # reached the end without an error
+
+
+@pytest.mark.parametrize("text", ["CALL", "call me", "Can you call me?"])
+def test_asking_for_a_call_puts_a_person_on_it(world: World, client: TestClient, text: str) -> None:
+    person, _ = checked_in(world, client)
+    person.says(text)
+    flag = open_flag(world)
+    assert flag is not None
+    assert flag.severity == "high"
+    assert "Asked for a call" in flag.reasons[0]["reason"]
+    assert person.last_sent()[0] == "question"  # no "sorry, we didn't catch that"
+
+
+def test_a_flag_steps_up_to_weekly_checkups_for_a_while(world: World, client: TestClient) -> None:
+    person, _ = checked_in(world, client, anchor_date=(world.clock.now() - timedelta(weeks=12)).date())
+    # In the fortnightly phase: the next protocol check-up is two weeks away.
+    with world.factory() as session:
+        current = session.scalars(select(Checkup).where(Checkup.status == "awaiting")).one()
+    assert current.phase == "fortnightly"
+    person.says("yes", "5", "5", "no")  # any use: flagged, and stepped up
+    with world.factory() as session:
+        following = session.scalars(select(Checkup).where(Checkup.status == "pending")).one()
+    assert following.phase == "step_up"
+    gap = following.due_at - world.clock.now()
+    assert timedelta(days=6) < gap < timedelta(days=8)
