@@ -473,6 +473,25 @@ def users_add(
         rt.close()
 
 
+@users_app.command("token")
+def users_token(
+    email: Annotated[str, typer.Argument(help="The account the token acts as.")],
+    label: Annotated[str, typer.Option("--label", help="What the token is for.")] = "api",
+) -> None:
+    """Issue a REST API token for an account. It is printed once; only its hash is kept."""
+    from .engine.users import UserError, by_email, issue_token
+
+    rt = _runtime()
+    try:
+        with rt.factory() as session, session.begin():
+            token = issue_token(session, by_email(session, email), label, rt.ctx.now(), actor="cli")
+    except UserError as error:
+        fail(str(error))
+    finally:
+        rt.close()
+    typer.echo(token)
+
+
 # --- flags ------------------------------------------------------------------------------------------------------
 
 

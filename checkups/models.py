@@ -431,6 +431,19 @@ class User(Base):
     created_at: Mapped[datetime]
 
 
+class ApiToken(Base):
+    """A bearer token for the REST API. It acts as its user (their role and organisation); only its hash is kept."""
+
+    __tablename__ = "api_tokens"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    label: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime]
+    last_used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+
+
 class AuditEvent(Base):
     """Append-only: who did what to whom, when."""
 

@@ -3,7 +3,9 @@ with Argon2id; the plain password is never stored or logged."""
 
 from __future__ import annotations
 
+import hashlib
 import re
+import secrets
 from datetime import datetime
 
 from argon2 import PasswordHasher
@@ -11,7 +13,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from ..models import Organisation, Role, User
+from ..models import ApiToken, Organisation, Role, User
 from . import audit
 
 _hasher = PasswordHasher()
@@ -69,3 +71,30 @@ def check_password(user: User, password: str) -> bool:
         return _hasher.verify(user.password_hash, password)
     except (VerificationError, InvalidHashError):
         return False
+
+
+def issue_token(session: Session, user: User, label: str, now: datetime, actor: str) -> str:
+    """A new API token for ``user``: returned once, stored only as a hash."""
+    token = "ck_" + secrets.token_urlsafe(32)
+    session.add(ApiToken(user_id=user.id, token_hash=_token_hash(token), label=label[:100], created_at=now))
+    session.flush()
+    audit.record(session, now, actor, "token.issued", "user", user.id, label=label[:100])
+    return token
+
+
+def user_for_token(session: Session, token: str, now: datetime) -> User | None:
+    """The active user a token belongs to, or None (unknown, revoked, or the user is inactive)."""
+    row = session.scalars(
+        select(ApiToken).where(ApiToken.token_hash == _token_hash(token), ApiToken.revoked_at.is_(None))
+    ).first()
+    if row is None:
+        return None
+    user = session.get(User, row.user_id)
+    if user is None or not user.active:
+        return None
+    row.last_used_at = now
+    return user
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()

@@ -15,7 +15,7 @@ from sqlalchemy import text
 
 from ..runtime import Runtime, build
 from ..settings import get_settings
-from . import twilio_webhooks
+from . import api, twilio_webhooks
 
 
 def _default_inbound_handler(runtime: Runtime) -> Callable[[int], None]:
@@ -48,6 +48,7 @@ def create_app(runtime: Runtime | None = None, process_inbound: Callable[[int], 
     app.state.runtime = runtime or build(get_settings())
     handler = process_inbound or _default_inbound_handler(app.state.runtime)
     app.include_router(twilio_webhooks.router(handler))
+    app.include_router(api.router())
 
     @app.get("/healthz")
     def healthz() -> JSONResponse:
