@@ -12,6 +12,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import Engine, func, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
@@ -23,9 +24,13 @@ from checkups.db import make_engine, session_factory
 from checkups.engine.context import Context, ProtocolStore, Tuning
 from checkups.engine.dispatch import Claim, perform
 from checkups.engine.enrolment import EnrolmentRequest, enrol, ensure_organisation
+from checkups.engine.inbound import process_inbound
 from checkups.engine.ticker import Ticker
 from checkups.migrate import upgrade
 from checkups.models import Base, Checkup, ConsoleOutbox
+from checkups.runtime import Runtime
+from checkups.settings import load_settings
+from checkups.web.app import create_app
 from tests.conftest import PG_ADMIN_URL, PROTOCOLS
 
 BACKENDS = ["sqlite", "postgresql"]
@@ -195,4 +200,25 @@ def world(database_url: str, t0: datetime) -> Iterator[World]:
 
 
 ALL_DAY = {"window_start": time(0, 0), "window_end": time.max}
+
+# The web app as Twilio reaches it: signed against PUBLIC_BASE, while the test client talks to another
+# address (as behind a proxy), so nothing trusts the request's own URL.
+PUBLIC_BASE = "https://checkups.example.org"
+TWILIO_TOKEN = "test-auth-token-0000000000000000"
+
+
+@pytest.fixture
+def client(world: World) -> Iterator[TestClient]:
+    """The web app on this world's store; inbound messages are processed inline, before the response."""
+    runtime = Runtime(
+        load_settings(public_base_url=PUBLIC_BASE, twilio_auth_token=TWILIO_TOKEN),
+        world.engine,
+        world.factory,
+        world.ctx,
+    )
+    app = create_app(runtime, process_inbound=lambda i: process_inbound(world.ctx, world.factory, i))
+    with TestClient(app, base_url="http://internal:8000") as test_client:
+        yield test_client
+
+
 MONDAY = date(2026, 1, 5)

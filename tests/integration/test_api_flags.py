@@ -2,36 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 
-import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 from twilio.request_validator import RequestValidator
 
-from checkups.engine.inbound import process_inbound
 from checkups.engine.users import add_user, issue_token
 from checkups.models import AuditEvent, Flag
-from checkups.runtime import Runtime
-from checkups.settings import load_settings
-from checkups.web.app import create_app
 
-from .conftest import World
+from .conftest import PUBLIC_BASE, TWILIO_TOKEN, World
 
-BASE = "https://checkups.example.org"
-TOKEN = "test-auth-token-0000000000000000"
 PHONE = "+447700900888"
-
-
-@pytest.fixture
-def client(world: World) -> Iterator[TestClient]:
-    runtime = Runtime(
-        load_settings(public_base_url=BASE, twilio_auth_token=TOKEN), world.engine, world.factory, world.ctx
-    )
-    app = create_app(runtime, process_inbound=lambda i: process_inbound(world.ctx, world.factory, i))
-    with TestClient(app) as test_client:
-        yield test_client
 
 
 def token_for(world: World, email: str, role: str, org: str) -> str:
@@ -42,7 +24,7 @@ def token_for(world: World, email: str, role: str, org: str) -> str:
 
 def reply(client: TestClient, sid: str, body: str) -> None:
     form = {"MessageSid": sid, "From": PHONE, "To": "+15005550006", "Body": body}
-    signature = RequestValidator(TOKEN).compute_signature(BASE + "/twilio/sms", form)
+    signature = RequestValidator(TWILIO_TOKEN).compute_signature(PUBLIC_BASE + "/twilio/sms", form)
     assert client.post("/twilio/sms", data=form, headers={"X-Twilio-Signature": signature}).status_code == 200
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -12,27 +11,11 @@ from twilio.request_validator import RequestValidator
 
 from checkups.engine import enrolment as enrolment_ops
 from checkups.engine.flags import queue
-from checkups.engine.inbound import process_inbound
 from checkups.models import Answer, Checkup, CheckupStatus, Flag
-from checkups.runtime import Runtime
-from checkups.settings import load_settings
-from checkups.web.app import create_app
 
-from .conftest import World
+from .conftest import PUBLIC_BASE, TWILIO_TOKEN, World
 
-BASE = "https://checkups.example.org"
-TOKEN = "test-auth-token-0000000000000000"
 PHONE = "+447700900777"
-
-
-@pytest.fixture
-def client(world: World) -> Iterator[TestClient]:
-    runtime = Runtime(
-        load_settings(public_base_url=BASE, twilio_auth_token=TOKEN), world.engine, world.factory, world.ctx
-    )
-    app = create_app(runtime, process_inbound=lambda i: process_inbound(world.ctx, world.factory, i))
-    with TestClient(app) as test_client:
-        yield test_client
 
 
 class Person:
@@ -43,7 +26,7 @@ class Person:
         for text in texts:
             self.n += 1
             form = {"MessageSid": f"SM{self.n:030d}", "From": PHONE, "To": "+15005550006", "Body": text}
-            signature = RequestValidator(TOKEN).compute_signature(BASE + "/twilio/sms", form)
+            signature = RequestValidator(TWILIO_TOKEN).compute_signature(PUBLIC_BASE + "/twilio/sms", form)
             response = self.client.post("/twilio/sms", data=form, headers={"X-Twilio-Signature": signature})
             assert response.status_code == 200
 

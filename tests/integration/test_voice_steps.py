@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 from urllib.parse import urlencode
 from xml.etree import ElementTree
@@ -12,31 +11,14 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from twilio.request_validator import RequestValidator
 
-from checkups.engine.inbound import process_inbound
 from checkups.models import Answer, Checkup, CheckupStatus, OutboundMessage
-from checkups.runtime import Runtime
-from checkups.settings import load_settings
-from checkups.web.app import create_app
 
-from .conftest import World
-
-BASE = "https://checkups.example.org"
-TOKEN = "test-auth-token-0000000000000000"
-
-
-@pytest.fixture
-def client(world: World) -> Iterator[TestClient]:
-    runtime = Runtime(
-        load_settings(public_base_url=BASE, twilio_auth_token=TOKEN), world.engine, world.factory, world.ctx
-    )
-    app = create_app(runtime, process_inbound=lambda i: process_inbound(world.ctx, world.factory, i))
-    with TestClient(app) as test_client:
-        yield test_client
+from .conftest import PUBLIC_BASE, TWILIO_TOKEN, World
 
 
 def call(client: TestClient, path: str, query: dict[str, object], form: dict[str, str]) -> ElementTree.Element:
     url = f"{path}?{urlencode(query)}"
-    signature = RequestValidator(TOKEN).compute_signature(BASE + url, form)
+    signature = RequestValidator(TWILIO_TOKEN).compute_signature(PUBLIC_BASE + url, form)
     response = client.post(url, data=form, headers={"X-Twilio-Signature": signature})
     assert response.status_code == 200, response.text
     assert response.headers["content-type"].startswith("application/xml")
@@ -119,7 +101,7 @@ def test_an_unanswered_call_brings_the_follow_up_forward(world: World, client: T
     assert before.action in ("remind", "fallback")
     assert before.action_at > world.clock.now() + timedelta(hours=12)
     form = {"CallSid": sid, "CallStatus": call_status, "AccountSid": "AC" + "0" * 32}
-    signature = RequestValidator(TOKEN).compute_signature(BASE + "/twilio/status", form)
+    signature = RequestValidator(TWILIO_TOKEN).compute_signature(PUBLIC_BASE + "/twilio/status", form)
     assert client.post("/twilio/status", data=form, headers={"X-Twilio-Signature": signature}).status_code == 200
     with world.factory() as session:
         after = session.get(Checkup, checkup.id)

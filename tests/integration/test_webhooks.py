@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
@@ -20,31 +19,16 @@ from checkups.models import (
     OutboundMessage,
     PhoneOptOut,
 )
-from checkups.runtime import Runtime
-from checkups.settings import load_settings
-from checkups.web.app import create_app
 
-from .conftest import World
+from .conftest import PUBLIC_BASE, TWILIO_TOKEN, World
 
-BASE = "https://checkups.example.org"
-TOKEN = "test-auth-token-0000000000000000"
 PHONE = "+447700900123"
-
-
-@pytest.fixture
-def client(world: World) -> Iterator[TestClient]:
-    settings = load_settings(public_base_url=BASE, twilio_auth_token=TOKEN)
-    runtime = Runtime(settings, world.engine, world.factory, world.ctx)
-    # Process inline, so each test sees the outcome when the request returns.
-    app = create_app(runtime, process_inbound=lambda i: process_inbound(world.ctx, world.factory, i))
-    with TestClient(app, base_url="http://internal:8000") as test_client:
-        yield test_client
 
 
 def post(client: TestClient, path: str, form: dict[str, str], signature: str | None = "auto"):
     headers = {}
     if signature == "auto":
-        signature = RequestValidator(TOKEN).compute_signature(BASE + path, form)
+        signature = RequestValidator(TWILIO_TOKEN).compute_signature(PUBLIC_BASE + path, form)
     if signature is not None:
         headers["X-Twilio-Signature"] = signature
     return client.post(path, data=form, headers=headers)
@@ -75,7 +59,7 @@ def test_missing_or_forged_signature_is_refused_and_nothing_is_stored(
 
 def test_signature_for_another_address_is_refused(world: World, client: TestClient) -> None:
     form = sms("SM1", "hello")
-    wrong = RequestValidator(TOKEN).compute_signature("http://internal:8000/twilio/sms", form)
+    wrong = RequestValidator(TWILIO_TOKEN).compute_signature("http://internal:8000/twilio/sms", form)
     assert post(client, "/twilio/sms", form, signature=wrong).status_code == 403
     assert world.count(InboundMessage) == 0
 
