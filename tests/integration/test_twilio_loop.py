@@ -4,6 +4,7 @@ webhook, and a STOP stops everything. On SQLite and PostgreSQL, with the web app
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -192,3 +193,43 @@ def test_cli_enrolment_sms_reply_and_stop_through_twilio(loop, tmp_path: Path) -
         ticker.tick()
     fake.settle()
     assert len([m for m in fake.messages if m.direction.startswith("outbound")]) == 5  # nothing after STOP
+
+
+def test_yes_to_any_use_through_twilio_is_a_high_flag_due_in_24_hours_in_the_volunteer_list(
+    loop, tmp_path: Path
+) -> None:
+    world, runtime, fake, settings = loop
+    assert _enrol_by_cli(settings, tmp_path).returncode == 0
+    ticker = Ticker(
+        runtime.ctx, runtime.factory, lambda c: perform(runtime.ctx, runtime.factory, c.checkup_id, c.token)
+    )
+    with runtime.factory() as session:
+        first = session.scalars(select(Checkup)).one()
+    world.clock.set(first.due_at + timedelta(minutes=1))
+    ticker.tick()
+    fake.settle()
+    sms_url = f"{settings.public_base_url}".rstrip("/") + "/twilio/sms"
+    assert fake.simulate_reply(sms_url, from_=PHONE, to=OUR_NUMBER, body="Yes").status == 200
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CHECKUPS_")}
+    env.update(
+        {
+            "CHECKUPS_DATABASE_URL": settings.database_url,
+            "CHECKUPS_PROTOCOLS_DIR": str(PROTOCOLS),
+            "CHECKUPS_ENCRYPTION_KEY": settings.encryption_key.get_secret_value(),
+            "CHECKUPS_LOG_LEVEL": "WARNING",
+        }
+    )
+    listed = subprocess.run(
+        [sys.executable, "-m", "checkups", "flags", "list", "--json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=60,
+    )
+    assert listed.returncode == 0, listed.stderr
+    [flag] = json.loads(listed.stdout)
+    assert flag["severity"] == "high"
+    assert datetime.fromisoformat(flag["due_by"]) == world.clock.now() + timedelta(hours=24)
+    assert any("Said they have used" in reason for reason in flag["reasons"])
