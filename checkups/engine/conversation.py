@@ -143,6 +143,7 @@ def handle_reply(ctx: Context, session: Session, participant_id: int, inbound_id
         )
         return Handled("next_question", handled.replies)
     if checkup.status == CheckupStatus.awaiting.value:
+        _maybe_end_step_up(session, enrolment, protocol, checkup, now)
         close_answered(ctx, session, checkup, now)
         handled.replies.append(
             Reply(
@@ -251,6 +252,37 @@ def _evaluate(
     if fired and protocol.step_up is not None:
         enrolment.step_up_until = protocol.step_up.for_.after_instant(now)
     return fired
+
+
+def _maybe_end_step_up(
+    session: Session, enrolment: Enrolment, protocol: Protocol, closing: Checkup, now: datetime
+) -> None:
+    """Back to the protocol once the last ``back_after_clear`` check-ups since the step-up began (step-up
+    ones, or the protocol's own when they came sooner) were answered and fired no rule."""
+    if protocol.step_up is None or enrolment.step_up_until is None:
+        return
+    began = (
+        enrolment.step_up_until - protocol.step_up.for_.to_timedelta()
+        if not protocol.step_up.for_.is_calendar
+        else enrolment.step_up_until - timedelta(days=31 * protocol.step_up.for_.amount)
+    )
+    needed = protocol.step_up.back_after_clear
+    recent = session.scalars(
+        select(Checkup)
+        .where(
+            Checkup.enrolment_id == enrolment.id,
+            Checkup.id != closing.id,
+            Checkup.due_at >= began,
+            Checkup.status.in_((CheckupStatus.answered.value, CheckupStatus.missed.value)),
+        )
+        .order_by(Checkup.due_at.desc())
+        .limit(needed - 1)
+    ).all()
+    candidates = [closing, *recent]
+    if len(candidates) < needed or any(c.status == CheckupStatus.missed.value for c in recent):
+        return
+    if all(not risk.evaluate(protocol.risk_rules, history(session, enrolment, c, now)) for c in candidates):
+        enrolment.step_up_until = None
 
 
 def after_missed(ctx: Context, session: Session, enrolment: Enrolment, checkup: Checkup, now: datetime) -> None:

@@ -11,7 +11,7 @@ from twilio.request_validator import RequestValidator
 
 from checkups.engine import enrolment as enrolment_ops
 from checkups.engine.flags import queue
-from checkups.models import Answer, Checkup, CheckupStatus, Flag
+from checkups.models import Answer, Checkup, CheckupStatus, Enrolment, Flag
 
 from .conftest import PUBLIC_BASE, TWILIO_TOKEN, World
 
@@ -192,3 +192,21 @@ def test_a_flag_steps_up_to_weekly_checkups_for_a_while(world: World, client: Te
     assert following.phase == "step_up"
     gap = following.due_at - world.clock.now()
     assert timedelta(days=6) < gap < timedelta(days=8)
+
+
+def test_two_clear_checkups_end_the_step_up(world: World, client: TestClient) -> None:
+    person, _ = checked_in(world, client, anchor_date=(world.clock.now() - timedelta(weeks=12)).date())
+    person.says("yes", "5", "5", "no")  # flagged: weekly step-up
+    with world.factory() as session:
+        assert session.scalars(select(Checkup).where(Checkup.status == "pending")).one().phase == "step_up"
+    for _ in range(2):  # the next two check-ups, whichever comes first each week, are clear
+        with world.factory() as session:
+            nxt = session.scalars(select(Checkup).where(Checkup.status == "pending")).one()
+        world.clock.set(nxt.due_at + timedelta(minutes=1))
+        world.ticker().tick()
+        person.says("no", "2", "8", "no")
+    with world.factory() as session:
+        enrolment = session.scalars(select(Enrolment)).one()
+        following = session.scalars(select(Checkup).where(Checkup.status == "pending")).one()
+    assert enrolment.step_up_until is None
+    assert following.phase != "step_up"  # back on the protocol's own schedule
