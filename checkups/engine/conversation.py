@@ -20,6 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..models import Answer, Checkup, CheckupStatus, Enrolment, MessageKind, OutboundMessage
+from ..protocols.durations import Duration
 from ..protocols.schedule import zone
 from ..protocols.schema import DeliveryMode, Protocol
 from . import risk
@@ -261,11 +262,8 @@ def _maybe_end_step_up(
     ones, or the protocol's own when they came sooner) were answered and fired no rule."""
     if protocol.step_up is None or enrolment.step_up_until is None:
         return
-    began = (
-        enrolment.step_up_until - protocol.step_up.for_.to_timedelta()
-        if not protocol.step_up.for_.is_calendar
-        else enrolment.step_up_until - timedelta(days=31 * protocol.step_up.for_.amount)
-    )
+    length = protocol.step_up.for_
+    began = Duration(-length.amount, length.unit).after_instant(enrolment.step_up_until)
     needed = protocol.step_up.back_after_clear
     recent = session.scalars(
         select(Checkup)
