@@ -1,0 +1,651 @@
+"""``checkups simulate``: a synthetic cohort through the real engine, on a settable clock.
+
+Everything a real deployment does runs here, in one process: enrolment, the scheduler tick (claiming,
+window deferral, leases), :func:`~checkups.engine.dispatch.perform`, the reply parser, the risk rules and
+flags, and volunteers working the flag queue. Only the people are simulated: a :class:`SimulatedPeople`
+channel records every message and decides, per person, whether and when they reply and with what text;
+replies go through :func:`~checkups.engine.inbound.store_inbound` and
+:func:`~checkups.engine.inbound.process_inbound` at their simulated time.
+
+Time is event driven, as in the integration tests' ``World.run``: the clock jumps to the next due action,
+the next expiring lease, the next pending reply or the next volunteer shift, never in small fixed steps.
+
+Behaviour model (:class:`Behaviour`, every number a parameter):
+
+* Responding. Each check-up's first message is answered with probability
+  ``max(respond_floor, respond_start * respond_monthly_decay ** months_since_discharge) * engagement``,
+  where ``engagement`` is the person's own factor (uniform in ``engagement_range``). A reply comes after a
+  log-normal delay (median ``reply_median_minutes``); if none is coming, a reminder gets one with
+  probability ``reminder_pull`` times that, a voice call (the fallback) ``call_pull`` times that (the
+  person texts back after the call: the voice keypad flow itself is not simulated here). Once talking,
+  each next question is answered within minutes with probability ``continue_conversation``.
+* Reply style, fixed per person (``style_weights``): ``clean`` ("no", "3"), ``messy`` ("nah mate",
+  "7/10", "yeah a bit", "im a 4 today"), ``words`` ("nope", "three"). After a clarification the person
+  answers cleanly with probability ``clarify_clean``.
+* Relapse: a weekly hazard from discharge, ``relapse_hazard_early`` for the first
+  ``early_weeks``, then ``relapse_hazard_mid`` until week 52, then ``relapse_hazard_late``. At most one
+  relapse per person in this model; using continues afterwards (recovery after contact is not modelled).
+* Craving: urges are the person's baseline (uniform in ``urge_baseline``) plus noise; in the
+  ``craving_lead_days`` before a relapse they rise linearly by up to ``craving_rise``; after it they stay
+  ``craving_after`` above baseline. Confidence falls as urges rise.
+* Admitting use: after the relapse, "have you used?" is answered yes with probability ``admit_use``;
+  before it, yes with ``false_yes`` (a lapse, not a relapse). "Would you like a call?" is yes with
+  ``want_call`` (``want_call_relapsed`` after relapse).
+* Dropout: a weekly hazard ``dropout_hazard`` after which the person never replies again.
+* Crisis: any reply is replaced by a crisis message with probability ``crisis`` (``crisis_relapsed``
+  after relapse).
+* Opt-out: any reply is replaced by STOP with probability ``opt_out``.
+
+Each person draws from their own :class:`random.Random`, seeded from the run's seed and their number, so
+the order the engine happens to process people in never changes what they do; with the simulated clock,
+the same seed gives the same figures.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+import random
+import statistics
+import sys
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, time, timedelta
+from pathlib import Path
+from typing import Any, TextIO
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from .channels.base import Outgoing, Receipt
+from .channels.encoding import segments
+from .clock import SettableClock
+from .crypto import Vault, generate_key
+from .db import make_engine, session_factory
+from .engine.context import Context, ProtocolStore, Tuning
+from .engine.dispatch import Claim, perform
+from .engine.enrolment import EnrolmentRequest, enrol, ensure_organisation
+from .engine.flags import claim as claim_flag
+from .engine.flags import log_attempt, queue, resolve
+from .engine.inbound import process_inbound, store_inbound
+from .engine.ticker import Ticker
+from .models import Checkup, CheckupStatus, Enrolment, Flag, Role, User
+
+START = datetime(2026, 1, 5, tzinfo=UTC)  # a Monday; fixed, so runs compare
+ZONES = ("Europe/London", "Europe/London", "Europe/London", "Europe/Dublin", "America/New_York", "Australia/Sydney")
+ORGANISATION = "sim"
+VOLUNTEER_HOUR = 13  # UTC: the volunteers' daily shift
+EVALUABLE = timedelta(days=28)  # relapses later than this before the end are too recent to judge detection
+YEAR = timedelta(days=365.25)
+WEEK = timedelta(weeks=1)
+
+
+@dataclass(frozen=True)
+class Behaviour:
+    """Parameters of the simulated people (see the module docstring)."""
+
+    respond_start: float = 0.85
+    respond_monthly_decay: float = 0.98
+    respond_floor: float = 0.35
+    engagement_range: tuple[float, float] = (0.75, 1.15)
+    reply_median_minutes: float = 45.0
+    reply_sigma: float = 1.3  # of the log-normal delay
+    reminder_pull: float = 0.45
+    call_pull: float = 0.3
+    continue_conversation: float = 0.95
+    style_weights: tuple[tuple[str, float], ...] = (("clean", 0.6), ("messy", 0.3), ("words", 0.1))
+    clarify_clean: float = 0.85
+    early_weeks: int = 13
+    relapse_hazard_early: float = 0.025
+    relapse_hazard_mid: float = 0.012
+    relapse_hazard_late: float = 0.004
+    urge_baseline: tuple[int, int] = (1, 4)
+    craving_lead_days: int = 21
+    craving_rise: float = 5.0
+    craving_after: float = 3.0
+    admit_use: float = 0.6
+    false_yes: float = 0.01
+    want_call: float = 0.03
+    want_call_relapsed: float = 0.15
+    dropout_hazard: float = 0.004
+    crisis: float = 0.002
+    crisis_relapsed: float = 0.01
+    opt_out: float = 0.002
+
+    def respond_probability(self, months: float, engagement: float) -> float:
+        base = max(self.respond_floor, self.respond_start * self.respond_monthly_decay ** max(months, 0.0))
+        return min(1.0, base * engagement)
+
+    def relapse_hazard(self, week: int) -> float:
+        if week < self.early_weeks:
+            return self.relapse_hazard_early
+        return self.relapse_hazard_mid if week < 52 else self.relapse_hazard_late
+
+
+@dataclass
+class Person:
+    """One simulated participant: fixed traits drawn at creation, and the state of their conversation."""
+
+    index: int
+    phone: str
+    timezone: str
+    discharged: datetime  # the anchor, at midnight UTC of the anchor date
+    rng: random.Random
+    engagement: float
+    style: str
+    urge_baseline: int
+    relapse_at: datetime | None
+    dropout_at: datetime | None
+    participant_id: int | None = None
+    question: str | None = None  # id of the question last asked
+    talking: bool = False  # answered this check-up's first question
+    reply_pending: bool = False
+    clarified: bool = False
+    opted_out: bool = False
+    seq: int = 0
+
+    @classmethod
+    def create(cls, index: int, seed: int, behaviour: Behaviour, horizon: timedelta) -> Person:
+        rng = random.Random(f"checkups-simulate:{seed}:{index}")  # noqa: S311 (simulation, not secrets)
+        discharged = START + timedelta(days=rng.randrange(56))
+        weeks = math.ceil(horizon / WEEK) + 1
+        relapse_at = dropout_at = None
+        for week in range(weeks):
+            if relapse_at is None and rng.random() < behaviour.relapse_hazard(week):
+                relapse_at = discharged + week * WEEK + timedelta(minutes=rng.randrange(7 * 24 * 60))
+            if dropout_at is None and rng.random() < behaviour.dropout_hazard:
+                dropout_at = discharged + week * WEEK + timedelta(minutes=rng.randrange(7 * 24 * 60))
+        styles, weights = zip(*behaviour.style_weights, strict=True)
+        return cls(
+            index=index,
+            phone=f"+44770090{index:04d}" if index < 10_000 else f"+4477{index:08d}",
+            timezone=rng.choice(ZONES),
+            discharged=discharged,
+            rng=rng,
+            engagement=rng.uniform(*behaviour.engagement_range),
+            style=rng.choices(styles, weights)[0],
+            urge_baseline=rng.randint(*behaviour.urge_baseline),
+            relapse_at=relapse_at,
+            dropout_at=dropout_at,
+        )
+
+    def relapsed(self, at: datetime) -> bool:
+        return self.relapse_at is not None and at >= self.relapse_at
+
+    def dropped_out(self, at: datetime) -> bool:
+        return self.dropout_at is not None and at >= self.dropout_at
+
+    def urges(self, at: datetime, behaviour: Behaviour) -> int:
+        level = float(self.urge_baseline)
+        if self.relapse_at is not None:
+            before = (self.relapse_at - at).total_seconds() / 86400
+            if before <= 0:
+                level += behaviour.craving_after
+            elif before < behaviour.craving_lead_days:
+                level += behaviour.craving_rise * (1 - before / behaviour.craving_lead_days)
+        return max(0, min(10, round(level + self.rng.gauss(0, 1))))
+
+    def answer(self, question: str, at: datetime, behaviour: Behaviour, clean: bool = False) -> str:
+        """The text this person sends to ``question`` (a question id of the protocol) at ``at``."""
+        rng = self.rng
+        relapsed = self.relapsed(at)
+        if rng.random() < (behaviour.crisis_relapsed if relapsed else behaviour.crisis):
+            return rng.choice(("i want to die", "cant do this anymore, want to end it all", "took too much last night"))
+        if rng.random() < behaviour.opt_out:
+            return "STOP"
+        style = "clean" if clean else self.style
+        if question in ("any_use", "want_call"):
+            if question == "any_use":
+                yes = rng.random() < (behaviour.admit_use if relapsed else behaviour.false_yes)
+            else:
+                yes = rng.random() < (behaviour.want_call_relapsed if relapsed else behaviour.want_call)
+            forms = {
+                "clean": ("yes", "no"),
+                "messy": (rng.choice(("yeah a bit", "yep", "yes sadly")), rng.choice(("nah mate", "nope x", "no"))),
+                "words": (rng.choice(("yeah", "i have")), rng.choice(("not at all", "no thanks"))),
+            }[style]
+            return forms[0] if yes else forms[1]
+        if question == "mood":
+            value = max(1, min(5, round(3 - (1.5 if relapsed else 0) + rng.gauss(0, 0.8))))
+            top = 5
+        else:
+            urges = self.urges(at, behaviour)
+            value = urges if question == "urges" else max(0, min(10, round(9 - urges * 0.7 + rng.gauss(0, 1.2))))
+            top = 10
+        if style == "clean":
+            return str(value)
+        if style == "messy":
+            return rng.choice((f"{value}/{top}", f"im a {value} today", f"about {value}", f"{value}!!"))
+        return _WORDS[value]
+
+
+_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten")
+
+
+@dataclass(frozen=True)
+class Sent:
+    at: datetime
+    participant_id: int
+    key: str
+    kind: str
+    channel: str
+    segments: int
+    timezone: str | None
+
+    @property
+    def scheduled(self) -> bool:
+        """A check-up action (send, reminder, call) rather than an answer to something the person wrote."""
+        parts = self.key.split(":")
+        return parts[0] == "checkup" and len(parts) > 2 and parts[2] in ("send", "remind", "fallback")
+
+
+class SimulatedPeople:
+    """A channel (SMS and voice) whose recipients are :class:`Person` objects. Records every send."""
+
+    kind = "simulated"
+
+    def __init__(self, sim: Simulation) -> None:
+        self.sim = sim
+        self.sent: list[Sent] = []
+        self._by_key: dict[str, Receipt] = {}
+
+    def send(self, message: Outgoing) -> Receipt:
+        now = self.sim.clock.now()
+        receipt = Receipt(sid=f"SIM{len(self.sent)}", segments=segments(message.body))
+        self._by_key[message.key] = receipt
+        self.sent.append(
+            Sent(
+                now,
+                message.participant_id,
+                message.key,
+                message.kind,
+                message.channel,
+                receipt.segments,
+                message.timezone,
+            )
+        )
+        self.sim.received(message, now)
+        return receipt
+
+    def lookup(self, message: Outgoing, sent_after: datetime) -> Receipt | None:
+        return self._by_key.get(message.key)
+
+
+@dataclass
+class Simulation:
+    url: str
+    people_count: int = 200
+    years: float = 1.0
+    protocol: str = "standard-5y"
+    seed: int = 1
+    volunteer_capacity: int = 20
+    sms_price: float = 0.04
+    behaviour: Behaviour = field(default_factory=Behaviour)
+    protocols_dir: Path | None = None
+    vault: Vault | None = None
+    progress: Callable[[float], None] | None = None
+
+    def __post_init__(self) -> None:
+        self.clock = SettableClock(START)
+        self.end = START + self.years * YEAR
+        self.engine = make_engine(self.url)
+        self.factory: sessionmaker[Session] = session_factory(self.engine)
+        self.channel = SimulatedPeople(self)
+        self.ctx = Context(
+            vault=self.vault or Vault(generate_key()),
+            protocols=ProtocolStore(self.protocols_dir),
+            channels={"sms": self.channel, "voice": self.channel},  # type: ignore[dict-item]
+            clock=self.clock,
+            # Nothing may depend on the wall clock: one tick claims everything due.
+            tuning=Tuning(tick_budget=timedelta(days=365)),
+        )
+        self.people = [Person.create(i, self.seed, self.behaviour, self.end - START) for i in range(self.people_count)]
+        self.by_participant: dict[int, Person] = {}
+        self.replies: list[tuple[datetime, int, int, str]] = []  # (at, person, their seq, text): a heap
+        self.inbound_count = 0
+        self._questions: list[tuple[str, str]] = []  # (text, question id), longest text first
+        self.volunteer_id = 0
+        self.vol_rng = random.Random(f"checkups-simulate:{self.seed}:volunteers")  # noqa: S311
+
+    # --- the people's side ----------------------------------------------------------------------------
+
+    def _question_in(self, body: str) -> str | None:
+        for text, question_id in self._questions:
+            if text in body:
+                return question_id
+        return None
+
+    def received(self, message: Outgoing, now: datetime) -> None:
+        """A person got ``message``: decide whether and when they reply."""
+        person = self.by_participant.get(message.participant_id)
+        if person is None or person.opted_out or person.dropped_out(now):
+            return
+        b = self.behaviour
+        months = (now - person.discharged) / (YEAR / 12)
+        p = b.respond_probability(months, person.engagement)
+        rng = person.rng
+        if message.kind == "question":
+            question = self._question_in(message.body)
+            if question is None:
+                return
+            first = message.key.split(":")[2] == "send" if message.key.startswith("checkup:") else False
+            person.question = question
+            if first:
+                person.talking = False
+                person.clarified = False
+                if rng.random() < p:
+                    self._plan(person, now + self._delay(rng), question)
+            elif rng.random() < b.continue_conversation:  # the next question of a conversation
+                self._plan(person, now + timedelta(minutes=rng.uniform(1, 15)), question)
+        elif message.kind == "clarify" and person.question is not None:
+            person.clarified = True
+            self._plan(person, now + timedelta(minutes=rng.uniform(1, 20)), person.question, force_clean=True)
+        elif message.kind in ("reminder", "call") and person.question is not None and not person.talking:
+            pull = b.reminder_pull if message.kind == "reminder" else b.call_pull
+            if message.key.split(":")[2:3] == ["send"]:  # a voice-first enrolment: the call is the question
+                question = self._question_in(message.body)
+                person.question = question or person.question
+                pull = 1.0
+            if rng.random() < p * pull:
+                self._plan(person, now + self._delay(rng), person.question)
+
+    def _delay(self, rng: random.Random) -> timedelta:
+        minutes = rng.lognormvariate(math.log(self.behaviour.reply_median_minutes), self.behaviour.reply_sigma)
+        return timedelta(minutes=min(minutes, 3 * 24 * 60))
+
+    def _plan(self, person: Person, at: datetime, question: str | None, force_clean: bool = False) -> None:
+        if person.reply_pending or question is None:
+            return
+        text = person.answer(question, at, self.behaviour, clean=force_clean and person.rng.random() < 0.85)
+        person.reply_pending = True
+        person.seq += 1
+        heapq.heappush(self.replies, (at, person.index, person.seq, text))
+
+    def _deliver_replies(self, now: datetime) -> None:
+        while self.replies and self.replies[0][0] <= now:
+            _at, index, seq, text = heapq.heappop(self.replies)
+            person = self.people[index]
+            person.reply_pending = False
+            if person.opted_out:
+                continue
+            person.talking = True
+            if text == "STOP":
+                person.opted_out = True
+            with self.factory() as session, session.begin():
+                stored = store_inbound(self.ctx, session, f"SIMIN{index}.{seq}", person.phone, text)
+            self.inbound_count += 1
+            process_inbound(self.ctx, self.factory, stored.inbound_id)
+
+    # --- the volunteers' side -------------------------------------------------------------------------
+
+    def _volunteer_shift(self, now: datetime) -> None:
+        with self.factory() as session, session.begin():
+            for flag in queue(session)[: self.volunteer_capacity]:
+                if flag.state == "claimed":
+                    continue
+                claim_flag(session, flag.id, self.volunteer_id, now)
+                reached = self.vol_rng.random() < 0.7
+                log_attempt(session, flag.id, self.volunteer_id, "reached" if reached else "no_answer", None, now)
+                outcome = (
+                    self.vol_rng.choice(("re_engaged_treatment", "referred_recovery_support", "no_action_needed"))
+                    if reached
+                    else "not_reached"
+                )
+                resolve(session, flag.id, self.volunteer_id, outcome, None, now)
+
+    # --- the run ----------------------------------------------------------------------------------------
+
+    def setup(self) -> None:
+        now = self.clock.now()
+        protocol = self.ctx.protocols.current(self.protocol)
+        self._questions = sorted(
+            ((q.text[protocol.default_language], q.id) for q in protocol.questions), key=lambda t: -len(t[0])
+        )
+        with self.factory() as session, session.begin():
+            ensure_organisation(session, ORGANISATION, "Simulated service", now)
+            user = User(
+                email=f"volunteer-{self.seed}@simulated.invalid",
+                password_hash="!simulated",  # noqa: S106 (not a hash: no login possible)
+                role=Role.volunteer.value,
+                active=True,
+                created_at=now,
+            )
+            session.add(user)
+            session.flush()
+            self.volunteer_id = user.id
+        for person in self.people:
+            result = enrol(
+                self.ctx,
+                self.factory,
+                EnrolmentRequest(
+                    organisation=ORGANISATION,
+                    client_ref=f"sim-{person.index:05d}",
+                    phone=person.phone,
+                    timezone=person.timezone,
+                    anchor_date=person.discharged.date(),
+                    protocol=self.protocol,
+                    consent_by="simulation",
+                    consent_method="electronic",
+                    consent_channels=("sms", "voice"),
+                ),
+                actor="simulate",
+            )
+            person.participant_id = result.enrolment.participant_id
+            self.by_participant[person.participant_id] = person
+
+    def _next_action(self) -> datetime | None:
+        with self.factory() as session:
+            action = session.scalar(
+                select(func.min(Checkup.action_at)).where(Checkup.action_state == "ready", Checkup.action.is_not(None))
+            )
+            lease = session.scalar(
+                select(func.min(Checkup.lease_until)).where(Checkup.action_state.in_(("claimed", "running")))
+            )
+        if lease is not None:
+            lease += timedelta(seconds=1)
+        found = [_aware(t) for t in (action, lease) if t is not None]
+        return min(found) if found else None
+
+    def run(self) -> dict[str, Any]:
+        self.setup()
+        ticker = Ticker(
+            self.ctx,
+            self.factory,
+            lambda c: self._perform(c),
+            holder=f"simulate-{self.seed}",
+        )
+        shift = datetime.combine(START.date(), time(VOLUNTEER_HOUR), UTC)
+        last_tick: datetime | None = None
+        total = (self.end - START).total_seconds()
+        next_action = self._next_action()
+        while True:
+            now = self.clock.now()
+            if (next_action is not None and next_action <= now) or last_tick is None or now - last_tick >= WEEK:
+                ticker.tick()
+                last_tick = now
+            self._deliver_replies(now)
+            if now >= shift:
+                self._volunteer_shift(now)
+                shift += timedelta(days=1)
+                if self.progress is not None:
+                    self.progress((now - START).total_seconds() / total)
+            if now >= self.end:
+                if self.progress is not None:
+                    self.progress(1.0)
+                break
+            # Ticks, replies and shifts all change what is due next.
+            next_action = self._next_action()
+            candidates = [self.end, shift]
+            if next_action is not None:
+                candidates.append(next_action)
+            if self.replies:
+                candidates.append(self.replies[0][0])
+            self.clock.set(max(min(candidates), now + timedelta(seconds=1)))
+        return self.summary()
+
+    def _perform(self, claim: Claim) -> None:
+        perform(self.ctx, self.factory, claim.checkup_id, claim.token)
+
+    # --- the figures ------------------------------------------------------------------------------------
+
+    def summary(self) -> dict[str, Any]:
+        sent = self.channel.sent
+        messages: dict[str, dict[str, int]] = {}
+        for s in sent:
+            messages.setdefault(s.channel, Counter())[s.kind] += 1  # type: ignore[arg-type]
+        sms_segments = sum(s.segments for s in sent if s.channel == "sms")
+        with self.factory() as session:
+            rows = session.execute(
+                select(Checkup.phase, Checkup.status, func.count())
+                .join(Enrolment, Checkup.enrolment_id == Enrolment.id)
+                .group_by(Checkup.phase, Checkup.status)
+            ).all()
+            flags = session.execute(
+                select(Flag.participant_id, Flag.severity, Flag.reasons, Flag.created_at, Flag.claimed_at)
+            ).all()
+            opted_out = session.scalar(
+                select(func.count()).select_from(Enrolment).where(Enrolment.status == "opted_out")
+            )
+        by_phase: dict[str, dict[str, int]] = {}
+        for phase, status, count in rows:
+            by_phase.setdefault(phase, Counter())[status] += count  # type: ignore[arg-type]
+        response_rate = {}
+        for phase, counts in sorted(by_phase.items()):
+            answered = counts.get(CheckupStatus.answered.value, 0)
+            closed = answered + counts.get(CheckupStatus.missed.value, 0)
+            response_rate[phase] = {
+                "answered": answered,
+                "closed": closed,
+                "rate": round(answered / closed, 4) if closed else None,
+            }
+        severity = Counter(f.severity for f in flags)
+        weeks = math.ceil((self.end - START) / WEEK)
+        per_week = [0] * weeks
+        flag_times: dict[int, list[datetime]] = {}
+        contact_times: dict[int, list[datetime]] = {}
+        for f in flags:
+            per_week[min(weeks - 1, int((_aware(f.created_at) - START) / WEEK))] += 1
+            for reason in f.reasons:
+                flag_times.setdefault(f.participant_id, []).append(datetime.fromisoformat(reason["at"]))
+            if f.claimed_at is not None:
+                contact_times.setdefault(f.participant_id, []).append(_aware(f.claimed_at))
+        to_flag: list[float] = []
+        to_contact: list[float] = []
+        relapses = evaluable = never = 0
+        for person in self.people:
+            if person.relapse_at is None or person.relapse_at >= self.end:
+                continue
+            relapses += 1
+            if person.relapse_at > self.end - EVALUABLE:
+                continue
+            evaluable += 1
+            pid = person.participant_id
+            flagged = [t for t in flag_times.get(pid, []) if t >= person.relapse_at]  # type: ignore[arg-type]
+            if not flagged:
+                never += 1
+                continue
+            first = min(flagged)
+            to_flag.append((first - person.relapse_at).total_seconds() / 86400)
+            contacts = [t for t in contact_times.get(pid, []) if t >= first]  # type: ignore[arg-type]
+            if contacts:
+                to_contact.append((min(contacts) - person.relapse_at).total_seconds() / 86400)
+        return {
+            "people": self.people_count,
+            "years": self.years,
+            "protocol": self.protocol,
+            "seed": self.seed,
+            "messages": {channel: dict(sorted(kinds.items())) for channel, kinds in sorted(messages.items())},
+            "messages_total": len(sent),
+            "inbound": self.inbound_count,
+            "response_rate_by_phase": response_rate,
+            "flags_by_severity": dict(sorted(severity.items())),
+            "flags_total": len(flags),
+            "flags_per_week": {
+                "mean": round(statistics.fmean(per_week), 2) if per_week else 0.0,
+                "max": max(per_week, default=0),
+                "weeks": per_week,
+            },
+            "relapses": {
+                "simulated": relapses,
+                "evaluable": evaluable,
+                "never_flagged": never,
+                "days_to_flag": _spread(to_flag),
+                "days_to_contact": _spread(to_contact),
+                "contacted": len(to_contact),
+            },
+            "opted_out": opted_out or 0,
+            "dropped_out": sum(1 for p in self.people if p.dropped_out(self.end)),
+            "sms_segments": sms_segments,
+            "sms_cost": round(sms_segments * self.sms_price, 2),
+        }
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def _spread(days: list[float]) -> dict[str, float | None]:
+    if not days:
+        return {"median": None, "p90": None}
+    ordered = sorted(days)
+    p90 = ordered[min(len(ordered) - 1, math.ceil(0.9 * len(ordered)) - 1)]
+    return {"median": round(statistics.median(ordered), 2), "p90": round(p90, 2)}
+
+
+def format_summary(summary: dict[str, Any]) -> str:
+    """The summary as lines for a terminal."""
+    lines = [
+        f"Simulated {summary['people']} people for {summary['years']} years on {summary['protocol']} "
+        f"(seed {summary['seed']})",
+        "",
+        f"Messages sent: {summary['messages_total']}  (replies received: {summary['inbound']})",
+    ]
+    for channel, kinds in summary["messages"].items():
+        lines.append(f"  {channel:<6} " + ", ".join(f"{kind} {count}" for kind, count in kinds.items()))
+    lines += ["", "Response rate by phase (answered / closed check-ups):"]
+    for phase, row in summary["response_rate_by_phase"].items():
+        rate = "-" if row["rate"] is None else f"{row['rate']:.0%}"
+        lines.append(f"  {phase:<12} {rate:>5}  ({row['answered']}/{row['closed']})")
+    lines += [
+        "",
+        f"Flags: {summary['flags_total']}  "
+        + ", ".join(f"{sev} {n}" for sev, n in summary["flags_by_severity"].items()),
+        f"Flags per week (volunteer load): mean {summary['flags_per_week']['mean']}, "
+        f"max {summary['flags_per_week']['max']}",
+    ]
+    r = summary["relapses"]
+    lines += [
+        "",
+        f"Relapses simulated: {r['simulated']} ({r['evaluable']} at least 4 weeks before the end)",
+        f"  never flagged: {r['never_flagged']}",
+        f"  days to first flag: median {r['days_to_flag']['median']}, p90 {r['days_to_flag']['p90']}",
+        f"  days to first human contact: median {r['days_to_contact']['median']}, "
+        f"p90 {r['days_to_contact']['p90']} ({r['contacted']} contacted)",
+        "",
+        f"Opted out: {summary['opted_out']}, stopped answering: {summary['dropped_out']}",
+        f"SMS segments: {summary['sms_segments']}, cost {summary['sms_cost']:.2f}",
+    ]
+    return "\n".join(lines)
+
+
+def terminal_progress(stream: TextIO = sys.stderr) -> Callable[[float], None] | None:
+    """A one-line progress display when ``stream`` is a terminal, else None."""
+    if not stream.isatty():
+        return None
+    state = {"last": -1}
+
+    def show(fraction: float) -> None:
+        percent = int(min(1.0, fraction) * 100)
+        if percent != state["last"]:
+            state["last"] = percent
+            bar = "#" * (percent // 4)
+            stream.write(f"\rsimulating [{bar:<25}] {percent:3d}%")
+            if percent >= 100:
+                stream.write("\n")
+            stream.flush()
+
+    return show

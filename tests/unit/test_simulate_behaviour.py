@@ -1,0 +1,88 @@
+"""The simulated people's behaviour model: deterministic for a seed, and shaped as documented."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from checkups.simulate import WEEK, YEAR, Behaviour, Person
+
+HORIZON = YEAR
+
+
+def _cohort(seed: int, n: int = 400, behaviour: Behaviour | None = None) -> list[Person]:
+    return [Person.create(i, seed, behaviour or Behaviour(), HORIZON) for i in range(n)]
+
+
+def _traits(p: Person) -> tuple[object, ...]:
+    return (p.phone, p.timezone, p.discharged, p.engagement, p.style, p.urge_baseline, p.relapse_at, p.dropout_at)
+
+
+def test_the_same_seed_makes_the_same_people_and_answers() -> None:
+    a, b = _cohort(7, 50), _cohort(7, 50)
+    assert [_traits(p) for p in a] == [_traits(p) for p in b]
+    when = a[0].discharged + 3 * WEEK
+    assert [p.answer("urges", when, Behaviour()) for p in a] == [p.answer("urges", when, Behaviour()) for p in b]
+    assert [_traits(p) for p in _cohort(8, 50)] != [_traits(p) for p in a]
+
+
+def test_response_probability_falls_over_time_to_its_floor() -> None:
+    b = Behaviour()
+    assert b.respond_probability(0, 1.0) == b.respond_start
+    assert b.respond_probability(6, 1.0) < b.respond_probability(1, 1.0)
+    assert b.respond_probability(600, 1.0) == b.respond_floor
+    assert b.respond_probability(0, 2.0) == 1.0
+
+
+def test_relapse_hazard_is_higher_in_the_first_months() -> None:
+    b = Behaviour()
+    assert b.relapse_hazard(0) > b.relapse_hazard(20) > b.relapse_hazard(60)
+    cohort = _cohort(3)
+    months = [(p.relapse_at - p.discharged) / (YEAR / 12) for p in cohort if p.relapse_at is not None]
+    assert 0.25 < len(months) / len(cohort) < 0.8  # most do not relapse in a year; many do
+    first_quarter = sum(1 for m in months if m < 3)
+    last_quarter = sum(1 for m in months if 9 <= m < 12)
+    assert first_quarter > last_quarter
+
+
+def test_urges_rise_before_a_relapse_and_stay_up_after() -> None:
+    b = Behaviour()
+    people = [p for p in _cohort(5) if p.relapse_at is not None and p.relapse_at - p.discharged > 6 * WEEK]
+
+    def mean_urges(offset: timedelta) -> float:
+        return sum(p.urges(p.relapse_at + offset, b) for p in people) / len(people)  # type: ignore[operator]
+
+    well_before, just_before, after = mean_urges(-5 * WEEK), mean_urges(-timedelta(days=2)), mean_urges(WEEK)
+    assert just_before > well_before + 2
+    assert after > well_before + 1.5
+
+
+def test_use_is_admitted_after_a_relapse_in_each_style() -> None:
+    b = Behaviour(crisis=0, crisis_relapsed=0, opt_out=0)
+    people = [p for p in _cohort(11, 300, b) if p.relapse_at is not None]
+    before = [p.answer("any_use", p.relapse_at - WEEK, b) for p in people]  # type: ignore[operator]
+    after = [p.answer("any_use", p.relapse_at + WEEK, b) for p in people]  # type: ignore[operator]
+    yes = {"yes", "yeah a bit", "yep", "yes sadly", "yeah", "i have"}
+    assert sum(a in yes for a in after) > 0.4 * len(people)
+    assert sum(a in yes for a in before) < 0.1 * len(people)
+    assert {p.style for p in people} == {"clean", "messy", "words"}
+
+
+def test_replies_parse_with_the_real_parser_or_are_crisis_or_stop() -> None:
+    from checkups.engine.replies import parse_answer, scan_crisis
+    from checkups.protocols.loader import Catalog
+    from tests.conftest import PROTOCOLS
+
+    protocol = Catalog.from_directory(PROTOCOLS).get("standard-5y")
+    b = Behaviour(crisis=0.05, opt_out=0.05)
+    kinds = {"parsed": 0, "crisis": 0, "stop": 0}
+    for p in _cohort(13, 100, b):
+        for question in protocol.questions:
+            text = p.answer(question.id, p.discharged + 2 * WEEK, b)
+            if text == "STOP":
+                kinds["stop"] += 1
+            elif scan_crisis(text, protocol.crisis.words):
+                kinds["crisis"] += 1
+            else:
+                assert parse_answer(question, text).ok, (question.id, text)
+                kinds["parsed"] += 1
+    assert all(kinds.values())
