@@ -109,9 +109,9 @@ class Behaviour:
     want_call: float = 0.03
     want_call_relapsed: float = 0.15
     dropout_hazard: float = 0.004
-    crisis: float = 0.002
-    crisis_relapsed: float = 0.01
-    opt_out: float = 0.002
+    crisis: float = 0.0003
+    crisis_relapsed: float = 0.002
+    opt_out: float = 0.0005
 
     def respond_probability(self, months: float, engagement: float) -> float:
         base = max(self.respond_floor, self.respond_start * self.respond_monthly_decay ** max(months, 0.0))
