@@ -6,13 +6,9 @@ from ..models import Action, MessageKind
 from ..protocols.schema import DeliveryMode, Protocol, Question
 
 
-def _text(texts: dict[str, str], language: str, fallback: str) -> str:
-    return texts.get(language) or texts[fallback]
-
-
 def question_text(question: Question, language: str, protocol: Protocol, voice: bool = False) -> str:
     texts = question.voice if voice and question.voice else question.text
-    return _text(texts, language, protocol.default_language)
+    return protocol.text(texts, language)
 
 
 def checkup_body(protocol: Protocol, phase: str, language: str, voice: bool = False) -> str:
@@ -35,7 +31,7 @@ def action_message(protocol: Protocol, action: str, phase: str, language: str, c
             protocol, phase, language, voice
         )
     if action == Action.remind.value:
-        return MessageKind.reminder.value, _text(protocol.messages.reminder, language, protocol.default_language)
+        return MessageKind.reminder.value, protocol.text(protocol.messages.reminder, language)
     if action == Action.fallback.value:
         return MessageKind.call.value, checkup_body(protocol, phase, language, voice=True)
     raise ValueError(f"action {action!r} sends nothing")

@@ -47,10 +47,6 @@ class Handled:
     replies: list[Reply] = field(default_factory=list)
 
 
-def _text(protocol: Protocol, texts: dict[str, str], language: str) -> str:
-    return texts.get(language) or texts[protocol.default_language]
-
-
 def latest_enrolment(session: Session, participant_id: int) -> Enrolment | None:
     return session.scalars(
         select(Enrolment).where(Enrolment.participant_id == participant_id).order_by(Enrolment.id.desc())
@@ -83,7 +79,7 @@ def handle_reply(ctx: Context, session: Session, participant_id: int, inbound_id
             Reply(
                 f"inbound:{inbound_id}:crisis",
                 MessageKind.crisis_reply.value,
-                _text(protocol, protocol.crisis.reply, language),
+                protocol.text(protocol.crisis.reply, language),
             )
         )
         # Not an answer to a question: no "sorry, we didn't catch that" after a crisis reply, and no
@@ -126,7 +122,7 @@ def handle_reply(ctx: Context, session: Session, participant_id: int, inbound_id
         asked_before = session.scalars(select(OutboundMessage.id).where(OutboundMessage.key == clarify_key)).first()
         if asked_before is None:
             handled.replies.append(
-                Reply(clarify_key, MessageKind.clarify.value, _text(protocol, protocol.messages.clarify, language))
+                Reply(clarify_key, MessageKind.clarify.value, protocol.text(protocol.messages.clarify, language))
             )
             _stop_reminders(checkup)
             return Handled("clarify", handled.replies)
@@ -140,7 +136,7 @@ def handle_reply(ctx: Context, session: Session, participant_id: int, inbound_id
         _stop_reminders(checkup)
         nxt = still[0]
         handled.replies.append(
-            Reply(f"checkup:{checkup.id}:q:{nxt.id}", MessageKind.question.value, _text(protocol, nxt.text, language))
+            Reply(f"checkup:{checkup.id}:q:{nxt.id}", MessageKind.question.value, protocol.text(nxt.text, language))
         )
         return Handled("next_question", handled.replies)
     if checkup.status == CheckupStatus.awaiting.value:
@@ -150,7 +146,7 @@ def handle_reply(ctx: Context, session: Session, participant_id: int, inbound_id
             Reply(
                 f"checkup:{checkup.id}:closing",
                 MessageKind.closing.value,
-                _text(protocol, protocol.messages.closing, language),
+                protocol.text(protocol.messages.closing, language),
             )
         )
     return Handled("answered", handled.replies)

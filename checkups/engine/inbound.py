@@ -178,7 +178,7 @@ def _send_help(ctx: Context, factory: sessionmaker[Session], inbound_id: int, pa
             return
         protocol = ctx.protocols.by_version_id(session, enrolment.protocol_version_id)
         language = enrolment.participant.language
-    text = protocol.messages.help.get(language) or protocol.messages.help[protocol.default_language]
+    text = protocol.text(protocol.messages.help, language)
     # HELP is answered even after STOP: carriers require it, and it says how to start again.
     deliver(
         ctx, factory, f"inbound:{inbound_id}:help", participant_id, MessageKind.help.value, text, ignore_opt_out=True

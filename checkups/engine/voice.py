@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from ..models import Checkup, MessageStatus, OutboundMessage
 from ..protocols.schema import AnswerType, Protocol, Question
 from .answers import close_answered, parse_keypad, questions_of, record_answer
+from .compose import question_text
 from .context import Context
 
 MACHINE = ("machine_start", "machine_end_beep", "machine_end_silence", "machine_end_other", "fax")
@@ -45,24 +46,15 @@ def _call(ctx: Context, session: Session, key: str, call_sid: str) -> tuple[Chec
     return checkup, protocol, checkup.enrolment.participant.language
 
 
-def _voice_text(question: Question, protocol: Protocol, language: str) -> str:
-    texts = question.voice or question.text
-    return texts.get(language) or texts[protocol.default_language]
-
-
-def _text(texts: dict[str, str], protocol: Protocol, language: str) -> str:
-    return texts.get(language) or texts[protocol.default_language]
-
-
 def _question_step(protocol: Protocol, questions: list[Question], index: int, language: str) -> Step:
     question = questions[index]
     digits = 1 if question.type in (AnswerType.yes_no, AnswerType.choice) else None
-    repeat = _text(protocol.messages.clarify, protocol, language)
-    return Step("question", _voice_text(question, protocol, language), language, index, digits, repeat)
+    repeat = protocol.text(protocol.messages.clarify, language)
+    return Step("question", question_text(question, language, protocol, voice=True), language, index, digits, repeat)
 
 
 def _goodbye(protocol: Protocol, language: str) -> Step:
-    return Step("goodbye", _text(protocol.messages.closing, protocol, language), language)
+    return Step("goodbye", protocol.text(protocol.messages.closing, language), language)
 
 
 def start(ctx: Context, factory: sessionmaker[Session], key: str, call_sid: str, answered_by: str) -> Step:
@@ -73,7 +65,7 @@ def start(ctx: Context, factory: sessionmaker[Session], key: str, call_sid: str,
         checkup, protocol, language = found
         if answered_by in MACHINE:
             # Never the questions on a machine: anyone in the household may play it back.
-            return Step("machine", _text(protocol.messages.voicemail, protocol, language), language)
+            return Step("machine", protocol.text(protocol.messages.voicemail, language), language)
         questions = [q for q in questions_of(protocol, checkup) if q.type is not AnswerType.text]
         if not questions:
             return _goodbye(protocol, language)

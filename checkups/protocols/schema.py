@@ -466,6 +466,10 @@ class Protocol(Strict):
     def default_language(self) -> str:
         return self.languages[0]
 
+    def text(self, texts: dict[str, str], language: str) -> str:
+        """``texts`` in ``language``, or in the protocol's first language if it has none in that one."""
+        return texts.get(language) or texts[self.default_language]
+
 
 # Sections of the file, in order; each is validated on its own so one bad section does not hide the
 # errors of the others.
