@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
@@ -58,16 +59,17 @@ def generate_key() -> str:
     return Fernet.generate_key().decode("ascii")
 
 
-def embedded_key(directory: Path) -> str:
-    """The key of an embedded (SQLite) install: made once and kept beside the database, mode 0600.
+def embedded_key(directory: Path, name: str = "encryption.key", make: Callable[[], str] | None = None) -> str:
+    """A key of an embedded (SQLite) install: made once and kept beside the database, mode 0600.
 
-    Only for the no-account default; a production install sets ``CHECKUPS_ENCRYPTION_KEY``.
+    Only for the no-account default; a production install sets ``CHECKUPS_ENCRYPTION_KEY`` (and
+    ``CHECKUPS_SECRET_KEY`` for sessions).
     """
-    path = directory / "encryption.key"
+    path = directory / name
     if path.exists():
         return path.read_text().strip()
     directory.mkdir(parents=True, exist_ok=True)
-    key = generate_key()
+    key = (make or generate_key)()
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as handle:
         handle.write(key + "\n")

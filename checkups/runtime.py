@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -40,12 +41,26 @@ class Runtime:
         self.engine.dispose()
 
 
+def _embedded_dir(settings: Settings) -> Path:
+    database = make_url(settings.database_url).database or "var/checkups.db"
+    return Path(database).resolve().parent if database != ":memory:" else Path("var")
+
+
+def session_secret(settings: Settings) -> str:
+    """The key that signs staff sessions: ``CHECKUPS_SECRET_KEY``, or on the embedded install a file beside
+    the database (made once, mode 0600)."""
+    if settings.secret_key is not None:
+        return settings.secret_key.get_secret_value()
+    if settings.is_sqlite:
+        return embedded_key(_embedded_dir(settings), "session.key", lambda: secrets.token_urlsafe(48))
+    raise RuntimeError_("CHECKUPS_SECRET_KEY is required with PostgreSQL (it signs staff sessions)")
+
+
 def vault_for(settings: Settings) -> Vault:
     if settings.encryption_key is not None:
         keys = settings.encryption_key.get_secret_value()
     elif settings.is_sqlite:
-        database = make_url(settings.database_url).database or "var/checkups.db"
-        keys = embedded_key(Path(database).resolve().parent if database != ":memory:" else Path("var"))
+        keys = embedded_key(_embedded_dir(settings))
     else:
         raise RuntimeError_("CHECKUPS_ENCRYPTION_KEY is required with PostgreSQL (phone numbers are encrypted at rest)")
     try:

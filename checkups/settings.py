@@ -65,6 +65,22 @@ class Settings(BaseSettings):
     batch_size: int = Field(default=500, ge=1, le=10_000)
     # Simulated provider latency for the console channel (demos, tests of a worker dying mid-send).
     console_latency_ms: int = Field(default=0, ge=0, le=60_000)
+    # Staff pages: the zone their times are shown in, and whether session cookies are https-only (set it
+    # true behind TLS; the embedded demo on http://127.0.0.1 needs it false).
+    staff_timezone: str = "UTC"
+    secure_cookies: bool = False
+    session_hours: float = Field(default=12, gt=0, le=24 * 30)
+
+    @field_validator("staff_timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{value!r} is not an IANA time zone such as Europe/London") from None
+        return value
 
     @field_validator("database_url")
     @classmethod

@@ -3,6 +3,7 @@ an engine context wired to the console channel and a settable clock."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import uuid
 from collections.abc import Callable, Iterator
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, func, select, text
 from sqlalchemy.engine import make_url
@@ -26,8 +28,9 @@ from checkups.engine.dispatch import Claim, perform
 from checkups.engine.enrolment import EnrolmentRequest, enrol, ensure_organisation
 from checkups.engine.inbound import process_inbound
 from checkups.engine.ticker import Ticker
+from checkups.engine.users import add_user
 from checkups.migrate import upgrade
-from checkups.models import Base, Checkup, ConsoleOutbox
+from checkups.models import Base, Checkup, ConsoleOutbox, User
 from checkups.runtime import Runtime
 from checkups.settings import load_settings
 from checkups.web.app import create_app
@@ -207,18 +210,71 @@ PUBLIC_BASE = "https://checkups.example.org"
 TWILIO_TOKEN = "test-auth-token-0000000000000000"
 
 
+SESSION_SECRET = "test-session-secret-not-for-production-0000"
+STAFF_PASSWORD = "correct horse battery staple"
+CSRF_FIELD = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
 @pytest.fixture
-def client(world: World) -> Iterator[TestClient]:
+def app(world: World) -> FastAPI:
     """The web app on this world's store; inbound messages are processed inline, before the response."""
     runtime = Runtime(
-        load_settings(public_base_url=PUBLIC_BASE, twilio_auth_token=TWILIO_TOKEN),
+        load_settings(public_base_url=PUBLIC_BASE, twilio_auth_token=TWILIO_TOKEN, secret_key=SESSION_SECRET),
         world.engine,
         world.factory,
         world.ctx,
     )
-    app = create_app(runtime, process_inbound=lambda i: process_inbound(world.ctx, world.factory, i))
+    return create_app(runtime, process_inbound=lambda i: process_inbound(world.ctx, world.factory, i))
+
+
+@pytest.fixture
+def client(app: FastAPI) -> Iterator[TestClient]:
     with TestClient(app, base_url="http://internal:8000") as test_client:
         yield test_client
+
+
+def add_staff(world: World, role: str, org: str | None = "org-a", email: str | None = None) -> User:
+    email = email or f"{role}-{org or 'all'}-{uuid.uuid4().hex[:6]}@example.org"
+    with world.factory() as session, session.begin():
+        user = add_user(session, email, role, org, STAFF_PASSWORD, world.clock.now(), "test")
+        session.expunge(user)
+    return user
+
+
+def csrf_of(html: str) -> str:
+    """The CSRF token of the first form on a page."""
+    match = CSRF_FIELD.search(html)
+    assert match, "the page has no form with a CSRF token"
+    return match.group(1)
+
+
+def sign_in(test_client: TestClient, email: str, password: str = STAFF_PASSWORD) -> None:
+    page = test_client.get("/login")
+    response = test_client.post(
+        "/login",
+        data={"email": email, "password": password, "csrf_token": csrf_of(page.text), "next": "/"},
+        follow_redirects=False,
+    )
+    assert response.status_code == 303, response.text
+
+
+@pytest.fixture
+def staff_client(app: FastAPI, world: World) -> Iterator[Callable[..., TestClient]]:
+    """``staff_client(role, org)``: a new browser-like client signed in as a new account with that role."""
+    clients: list[TestClient] = []
+
+    def make(role: str, org: str | None = "org-a") -> TestClient:
+        user = add_staff(world, role, org)
+        test_client = TestClient(app, base_url="http://internal:8000")
+        test_client.__enter__()
+        clients.append(test_client)
+        sign_in(test_client, user.email)
+        test_client.user = user  # type: ignore[attr-defined]
+        return test_client
+
+    yield make
+    for test_client in clients:
+        test_client.__exit__(None, None, None)
 
 
 MONDAY = date(2026, 1, 5)

@@ -82,6 +82,7 @@ def loop(database_url: str) -> Iterator[tuple]:
         settings = load_settings(
             database_url=database_url,
             encryption_key=key,
+            secret_key="loop-session-secret-0000000000000000",
             channel="twilio",
             twilio_account_sid=ACCOUNT,
             twilio_auth_token=TOKEN,
