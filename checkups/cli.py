@@ -385,8 +385,11 @@ def run_command(
     duration: Annotated[
         float | None, typer.Option("--for", help="Stop after this many real seconds (default: run until Ctrl-C).")
     ] = None,
+    host: Annotated[str, typer.Option("--host", help="Address of the staff pages and webhooks.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=0, max=65535, help="Port (0: any free one).")] = 8000,
+    web: Annotated[bool, typer.Option("--web/--no-web", help="Serve the pages, API and webhooks too.")] = True,
 ) -> None:
-    """Run everything in one process: the scheduler tick and the tasks, on the embedded default."""
+    """Run everything in one process: the scheduler tick, the tasks and the web app, on the embedded default."""
     from datetime import UTC, datetime
 
     from .clock import AcceleratedClock, SystemClock
@@ -417,7 +420,42 @@ def run_command(
 
     ticker = Ticker(rt.ctx, rt.factory, hand_out, hand_out_inbound=lambda i: process_inbound(rt.ctx, rt.factory, i))
     typer.echo(f"checkups running on {s.database_url} with the {s.channel.value} channel")
-    run_ticks(ticker, interval, duration)
+    server = _serve_in_thread(rt, host, port) if web else None
+    if demo:
+        from .demo import DEMO_PASSWORD, ensure_accounts
+
+        accounts = ensure_accounts(rt)
+        if server is not None:
+            typer.echo("sign in with any of these accounts, password " + DEMO_PASSWORD + ":")
+            for line in accounts:
+                typer.echo("  " + line)
+    try:
+        run_ticks(ticker, interval, duration)
+    finally:
+        if server is not None:
+            server.should_exit = True
+
+
+def _serve_in_thread(rt, host: str, port: int):
+    """The web app (pages, API, webhooks) in a thread of this process, sharing its runtime and clock."""
+    import threading
+    import time as _time
+
+    import uvicorn
+
+    from .web.app import create_app
+
+    server = uvicorn.Server(uvicorn.Config(create_app(rt), host=host, port=port, log_config=None, lifespan="off"))
+    thread = threading.Thread(target=server.run, name="web", daemon=True)
+    thread.start()
+    while not server.started:
+        if not thread.is_alive():
+            fail(f"cannot serve on {host}:{port} (in use?); pass --port or --no-web", 2)
+        _time.sleep(0.02)
+    bound = server.servers[0].sockets[0].getsockname()
+    shown = "127.0.0.1" if host in {"0.0.0.0", "::"} else host  # noqa: S104 - only to print a usable address
+    typer.echo(f"staff pages: http://{shown}:{bound[1]}/")
+    return server
 
 
 @app.command("simulate")
@@ -486,7 +524,7 @@ def web_command(
     port: Annotated[int, typer.Option("--port", min=1, max=65535)] = 8000,
     workers: Annotated[int, typer.Option("--workers", min=1, help="Web server processes.")] = 1,
 ) -> None:
-    """Serve the web app: Twilio webhooks and /healthz (the API and pages come later). No scheduler runs here."""
+    """Serve the web app: staff pages, the REST API, Twilio webhooks and /healthz. No scheduler runs here."""
     import uvicorn
 
     settings()  # fail early, with the variable named, on a bad setting

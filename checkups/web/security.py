@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hmac
 import secrets
+import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Annotated
@@ -83,11 +84,15 @@ def record_login_failure(session: Session, email: str, address: str, now: dateti
     audit.record(session, now, f"email:{email.strip().lower()[:90]}", "login.failed", "address:" + address[:23], None)
 
 
-def sign_in(request: Request, user: User, now: datetime) -> None:
+def wall_clock() -> float:
+    return time.time()
+
+
+def sign_in(request: Request, user: User) -> None:
     """A fresh session for ``user`` (never reuse one from before sign-in) with a new CSRF token."""
     request.session.clear()
     request.session["uid"] = user.id
-    request.session["at"] = now.timestamp()
+    request.session["at"] = wall_clock()
     request.session["csrf"] = secrets.token_urlsafe(32)
 
 
@@ -102,10 +107,10 @@ def signed_in_user(request: Request, session: Session) -> User | None:
     user = session.get(User, uid)
     if user is None or not user.active:
         return None
-    runtime = request.app.state.runtime
+    # Session age is real time, whatever the service clock does (the demo runs on a fast clock).
     started = request.session.get("at")
-    hours = runtime.settings.session_hours
-    if not isinstance(started, int | float) or runtime.ctx.now().timestamp() - started > hours * 3600:
+    hours = request.app.state.runtime.settings.session_hours
+    if not isinstance(started, int | float) or wall_clock() - started > hours * 3600:
         return None
     return user
 

@@ -76,7 +76,7 @@ def router() -> APIRouter:
                 email=email,
                 error="That email and password do not match an active account.",
             )
-        sign_in(request, user, now)
+        sign_in(request, user)
         audit.record(session, now, f"user:{user.id}", "login", "user", user.id)
         target = safe_next(next)
         return RedirectResponse(HOME_BY_ROLE.get(user.role, "/") if target == "/" else target, status_code=303)
