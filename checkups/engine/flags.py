@@ -9,7 +9,7 @@ from sqlalchemy import case, select, update
 from sqlalchemy.orm import Session
 
 from ..channels import twilio_api
-from ..models import AttemptResult, Flag, FlagAttempt, FlagOutcome, Participant
+from ..models import AttemptResult, Flag, FlagAttempt, FlagOutcome, Participant, Role, User
 from ..protocols.schema import Severity
 from . import audit
 
@@ -135,21 +135,57 @@ def _mine(session: Session, flag_id: int, user_id: int) -> Flag:
 
 
 def release(session: Session, flag_id: int, user_id: int, now: datetime, to_user: int | None = None) -> Flag:
-    """Put a claimed flag back in the queue, or hand it over to another volunteer."""
+    """Put a claimed flag back in the queue, or (``to_user``) hand it over: see :func:`hand_over`."""
+    if to_user is not None:
+        return hand_over(session, flag_id, user_id, to_user, now)
     flag = _mine(session, flag_id, user_id)
-    if to_user is None:
-        flag.state, flag.claimed_by, flag.claimed_at = "open", None, None
-    else:
-        flag.claimed_by, flag.claimed_at, flag.last_activity_at = to_user, now, now
+    flag.state, flag.claimed_by, flag.claimed_at = "open", None, None
     flag.updated_at = now
+    audit.record(session, now, f"user:{user_id}", "flag.released", "flag", flag_id)
+    return flag
+
+
+# Who may take a flag over from a colleague: people who work the queue, in the flag's own organisation.
+HAND_OVER_ROLES = (Role.volunteer.value, Role.lead.value)
+
+
+def hand_over_candidates(session: Session, organisation_id: int, exclude_user_id: int | None = None) -> list[User]:
+    """Active volunteers and leads of ``organisation_id`` who could take a flag over, by email."""
+    query = select(User).where(
+        User.organisation_id == organisation_id, User.active.is_(True), User.role.in_(HAND_OVER_ROLES)
+    )
+    if exclude_user_id is not None:
+        query = query.where(User.id != exclude_user_id)
+    return list(session.scalars(query.order_by(User.email)))
+
+
+def hand_over(session: Session, flag_id: int, from_user_id: int, to_user_id: int, now: datetime) -> Flag:
+    """Pass a flag you hold to a colleague of its organisation; they hold the claim from now on.
+
+    The claim's clock starts again for them (a hand-over is not an idle claim), and the number is theirs
+    to see, no longer yours.
+    """
+    flag = _mine(session, flag_id, from_user_id)
+    if to_user_id == from_user_id:
+        raise FlagError(f"flag {flag_id} is already yours")
+    to_user = session.get(User, to_user_id)
+    if (
+        to_user is None
+        or not to_user.active
+        or to_user.role not in HAND_OVER_ROLES
+        or to_user.organisation_id != flag.organisation_id
+    ):
+        raise FlagError("a flag can only be handed over to an active volunteer or lead of its organisation")
+    flag.claimed_by, flag.claimed_at, flag.last_activity_at, flag.updated_at = to_user_id, now, now, now
     audit.record(
         session,
         now,
-        f"user:{user_id}",
-        "flag.released" if to_user is None else "flag.handed_over",
+        f"user:{from_user_id}",
+        "flag.handed_over",
         "flag",
         flag_id,
-        to_user=to_user,
+        participant_id=flag.participant_id,
+        to_user=to_user_id,
     )
     return flag
 

@@ -129,6 +129,9 @@ def requires(*roles: str) -> Callable[..., User]:
             raise LoginRequired(path)
         if user.role not in allowed:
             raise HTTPException(403, "Your role does not give access to this page.")
+        # Detached with its columns loaded: a page that raises (a 404) rolls the request's transaction back,
+        # which would expire the user before the error page shows their name and navigation.
+        session.expunge(user)
         request.state.user = user
         return user
 
