@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 
@@ -11,6 +12,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from ..models import (
     OPEN_CHECKUP,
+    Action,
+    ActionState,
     Checkup,
     CheckupStatus,
     Enrolment,
@@ -21,12 +24,12 @@ from ..models import (
 )
 from ..phones import InvalidPhoneNumber, normalise
 from ..protocols.loader import UnknownProtocol
-from ..protocols.schedule import UnknownTimeZone, zone
+from ..protocols.schedule import DueDate, UnknownTimeZone, next_window_opening, place, spread_offset, zone
 from ..protocols.schema import SendWindow
 from . import audit
 from .context import Context
 from .errors import EnrolmentConflict, InvalidEnrolment, InvalidTransition, NotFound
-from .planner import plan_next
+from .planner import STEP_UP_SEQ, enrolment_window, plan_next, planned_checkups
 
 OVERDOSE_RISKS = ("opioids", "detox", "residential", "prison", "opioid_treatment_stopped")
 CONSENT_METHODS = ("written", "verbal", "electronic")
@@ -431,3 +434,191 @@ def opt_in(ctx: Context, session: Session, phone_hash: str, actor: str) -> list[
 
 def is_opted_out(session: Session, phone_hash: str) -> bool:
     return session.get(PhoneOptOut, phone_hash) is not None
+
+
+# --- checking without storing -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Assessment:
+    """What :func:`enrol` would do with a request, worked out without storing anything.
+
+    ``outcome`` is ``new``, ``already_enrolled`` (the same request again: nothing would change),
+    ``conflict`` (the client reference is enrolled differently; ``reason`` says how) or ``invalid``
+    (``errors`` per field, as :class:`InvalidEnrolment` gives them).
+    """
+
+    outcome: str
+    errors: dict[str, str] = field(default_factory=dict)
+    reason: str | None = None
+    enrolment_id: int | None = None
+
+    @property
+    def good(self) -> bool:
+        return self.outcome in ("new", "already_enrolled")
+
+
+def assess(ctx: Context, session: Session, request: EnrolmentRequest) -> Assessment:
+    """Validate ``request`` as :func:`enrol` does (every field at once) and say what enrolling it would do.
+
+    Only reads: a preview of a CSV file runs this for every row before anything is saved.
+    """
+    clean, errors = _validate(ctx, session, request)
+    if errors:
+        return Assessment("invalid", errors)
+    org = clean["organisation"]
+    phone_hash = ctx.vault.lookup_hash(str(clean["phone"]))
+    participant = session.scalars(
+        select(Participant).where(
+            Participant.organisation_id == org.id,  # type: ignore[attr-defined]
+            Participant.client_ref == clean["client_ref"],
+        )
+    ).first()
+    if participant is not None:
+        existing = session.scalars(
+            select(Enrolment).where(Enrolment.participant_id == participant.id).order_by(Enrolment.id.desc())
+        ).first()
+        if existing is not None:
+            differences = _differences(existing, participant, request, clean, phone_hash, clean["protocol"].name)  # type: ignore[union-attr]
+            if differences:
+                return Assessment(
+                    "conflict",
+                    reason=f"client {clean['client_ref']!r} is already enrolled (enrolment {existing.id}, "
+                    f"{existing.status}) with a different {', '.join(differences)}; change it on the existing "
+                    "enrolment, or use a new client reference for a new episode",
+                    enrolment_id=existing.id,
+                )
+            return Assessment("already_enrolled", enrolment_id=existing.id)
+    if session.get(PhoneOptOut, phone_hash) is not None:
+        return Assessment("invalid", {"phone": "this number has opted out (STOP); they can text START to opt in again"})
+    return Assessment("new")
+
+
+# --- changes of phone and send window ------------------------------------------------------------------------
+
+
+def change_phone(
+    ctx: Context, factory: sessionmaker[Session], participant_id: int, phone: str, actor: str
+) -> Participant:
+    """Give the participant a new number (validated as at enrolment). The number never enters the audit trail.
+
+    A number that has opted out (STOP) is refused: it must opt in again first. The enrolment's state is
+    kept; an opted-out enrolment stays opted out.
+    """
+    try:
+        e164 = normalise(phone, ctx.default_region)
+    except InvalidPhoneNumber as error:
+        raise InvalidEnrolment({"phone": str(error)}) from None
+    with factory() as session, session.begin():
+        now = ctx.now()
+        participant = session.get(Participant, participant_id, with_for_update=True)
+        if participant is None:
+            raise NotFound(f"no participant {participant_id}")
+        phone_hash = ctx.vault.lookup_hash(e164)
+        if phone_hash == participant.phone_hash:
+            return participant
+        if session.get(PhoneOptOut, phone_hash) is not None:
+            raise InvalidEnrolment({"phone": "this number has opted out (STOP); they can text START to opt in again"})
+        participant.phone_cipher = ctx.vault.encrypt(e164)
+        participant.phone_hash = phone_hash
+        audit.record(session, now, actor, "participant.phone_changed", "participant", participant.id)
+        return participant
+
+
+def change_window(
+    ctx: Context,
+    factory: sessionmaker[Session],
+    enrolment_id: int,
+    actor: str,
+    start: time | None = None,
+    end: time | None = None,
+    days: tuple[str, ...] | None = None,
+) -> Enrolment:
+    """Change when messages may be sent (in the participant's own zone); ``None`` keeps that part as it is.
+
+    The next check-up, if not sent yet, moves into the new window at once; anything already under way
+    (sent, or being sent) keeps its time, and dispatch defers its follow-ups to the new window anyway.
+    """
+    with factory() as session, session.begin():
+        now = ctx.now()
+        enrolment = _load(session, enrolment_id)
+        if enrolment.status not in RUNNING:
+            raise InvalidTransition(f"enrolment {enrolment_id} is {enrolment.status}; its window no longer matters")
+        window = send_window(
+            start or enrolment.window_start, end or enrolment.window_end, days or enrolment.window_days.split(",")
+        )
+        old = enrolment_window(enrolment)
+        if window == old:
+            return enrolment
+        enrolment.window_start = window.start
+        enrolment.window_end = window.end
+        enrolment.window_days = ",".join(d.value for d in window.days)
+        enrolment.updated_at = now
+        moved = _replace_next(ctx, session, enrolment, window, now)
+        audit.record(
+            session,
+            now,
+            actor,
+            "enrolment.window_changed",
+            "enrolment",
+            enrolment.id,
+            before=_window_json(old),
+            after=_window_json(window),
+            moved_checkup=moved,
+        )
+        return enrolment
+
+
+def send_window(start: time, end: time, days: Iterable[str]) -> SendWindow:
+    """A send window from its parts; :class:`InvalidEnrolment` (field ``window``) saying what is wrong."""
+    try:
+        return SendWindow.model_validate({"start": start, "end": end, "days": list(days)})
+    except ValueError as error:
+        raise InvalidEnrolment({"window": _first_message(error)}) from None
+
+
+def _window_json(window: SendWindow) -> dict[str, object]:
+    return {
+        "start": window.start.strftime("%H:%M"),
+        "end": window.end.strftime("%H:%M"),
+        "days": [d.value for d in window.days],
+    }
+
+
+def _replace_next(
+    ctx: Context, session: Session, enrolment: Enrolment, window: SendWindow, now: datetime
+) -> int | None:
+    """Move the enrolment's unsent next check-up into ``window``; its id, or None if there was none to move."""
+    checkup = session.scalars(
+        select(Checkup).where(
+            Checkup.enrolment_id == enrolment.id,
+            Checkup.status == CheckupStatus.pending.value,
+            Checkup.action == Action.send.value,
+            Checkup.action_state == ActionState.ready.value,
+            Checkup.sent_at.is_(None),
+        )
+    ).first()
+    if checkup is None:
+        return None
+    tz = zone(enrolment.participant.timezone)
+    target = None
+    if checkup.seq < STEP_UP_SEQ:
+        # The protocol's own placement of this check-up under the new window.
+        target = next(
+            (
+                p.utc
+                for p in planned_checkups(ctx, session, enrolment)
+                if p.seq == checkup.seq and p.phase == checkup.phase
+            ),
+            None,
+        )
+    if target is None:
+        offset = spread_offset(f"participant:{enrolment.participant_id}", window)
+        day = checkup.due_at.astimezone(tz).date()
+        target = place([DueDate(checkup.phase, day)], tz, window, offset)[0].utc
+    if target < now:
+        target = next_window_opening(now, tz, window)
+    checkup.due_at = target
+    checkup.action_at = target
+    session.flush()
+    return checkup.id

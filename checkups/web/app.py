@@ -20,7 +20,7 @@ from starlette.middleware.sessions import SessionMiddleware
 
 from ..runtime import Runtime, build, session_secret
 from ..settings import get_settings
-from . import api, twilio_webhooks
+from . import api, api_enrolment, twilio_webhooks
 from .pages import admin, auth, enrolment, leads, volunteer
 from .security import LoginRequired, login_url
 from .templating import HERE, render
@@ -85,6 +85,7 @@ def create_app(runtime: Runtime | None = None, process_inbound: Callable[[int], 
     )
     app.include_router(twilio_webhooks.router(handler))
     app.include_router(api.router())
+    app.include_router(api_enrolment.router())
     for module in PAGE_MODULES:
         app.include_router(module.router())
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
