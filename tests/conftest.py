@@ -23,6 +23,17 @@ def _no_checkups_env(monkeypatch: pytest.MonkeyPatch) -> None:
             monkeypatch.delenv(key)
 
 
+@pytest.fixture(autouse=True)
+def _quick_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Staff passwords hashed with the lightest Argon2id settings: signing in works the same, in milliseconds
+    (the real settings cost about half a second a sign-in). Hashes made with other settings still verify."""
+    from argon2 import PasswordHasher
+
+    from checkups.engine import users
+
+    monkeypatch.setattr(users, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+
+
 @pytest.fixture
 def t0() -> datetime:
     """A Monday morning in UTC (London winter time): 2026-01-05 09:00."""
@@ -33,4 +44,3 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "/integration/" in str(item.fspath):
             item.add_marker(pytest.mark.integration)
-

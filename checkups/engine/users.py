@@ -3,6 +3,7 @@ with Argon2id; the plain password is never stored or logged."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import re
 import secrets
@@ -71,6 +72,20 @@ def check_password(user: User, password: str) -> bool:
         return _hasher.verify(user.password_hash, password)
     except (VerificationError, InvalidHashError):
         return False
+
+
+_decoys: dict[int, str] = {}
+
+
+def check_no_one(password: str) -> bool:
+    """Spend as long as :func:`check_password` does and fail: for an unknown email, so the answer's timing
+    does not tell which accounts exist."""
+    decoy = _decoys.get(id(_hasher))
+    if decoy is None:
+        decoy = _decoys.setdefault(id(_hasher), _hasher.hash(secrets.token_urlsafe(16)))
+    with contextlib.suppress(VerificationError, InvalidHashError):
+        _hasher.verify(decoy, password)
+    return False
 
 
 def issue_token(session: Session, user: User, label: str, now: datetime, actor: str) -> str:

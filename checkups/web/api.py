@@ -5,6 +5,7 @@ Every view of a participant is audited."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request
@@ -12,6 +13,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
+from ..db import READ_ONLY
 from ..engine import audit
 from ..engine import flags as flag_ops
 from ..engine.timeline import timeline
@@ -29,6 +31,14 @@ def _runtime(request: Request) -> Runtime:
 
 def session_dep(request: Request) -> Iterator[Session]:
     with _runtime(request).factory() as session, session.begin():
+        yield session
+
+
+@contextmanager
+def reading(request: Request) -> Iterator[Session]:
+    """A read-only session for long reports: on SQLite it reads a snapshot without taking the write lock, so
+    a dashboard does not hold up the scheduler and the webhooks. End the request's own transaction first."""
+    with Session(_runtime(request).engine.execution_options(**{READ_ONLY: True})) as session, session.begin():
         yield session
 
 

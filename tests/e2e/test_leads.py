@@ -6,22 +6,13 @@ import csv
 from datetime import timedelta
 from pathlib import Path
 
-import pytest
-from argon2 import PasswordHasher
 from playwright.sync_api import Page, expect
 
-from checkups.engine import users
 from checkups.engine.inbound import process_inbound, store_inbound
 from checkups.engine.metrics import CSV_COLUMNS
 from tests.e2e.conftest import Site, log_in
 
 PHONE = "+447700900150"
-
-
-@pytest.fixture(autouse=True)
-def _quick_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Staff passwords hashed with light argon2 settings: signing in works the same, in milliseconds."""
-    monkeypatch.setattr(users, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
 
 
 def answered_checkup(site: Site) -> None:

@@ -8,12 +8,9 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import pytest
-from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from checkups.engine import users
 from checkups.engine.users import add_user, issue_token
 from checkups.models import AuditEvent, Checkup, Enrolment
 from checkups.web.api_enrolment import OverdoseRisk
@@ -32,12 +29,6 @@ BODY: dict[str, Any] = {
     "consent_method": "written",
     "consent_channels": ["sms", "voice"],
 }
-
-
-@pytest.fixture(autouse=True)
-def _cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Accounts here only carry tokens: hash their passwords with the cheapest Argon2id settings."""
-    monkeypatch.setattr(users, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
 
 
 def token(world: World, role: str, org: str | None = "org-a") -> dict[str, str]:

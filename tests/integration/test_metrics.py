@@ -31,13 +31,11 @@ from itertools import count
 from pathlib import Path
 
 import pytest
-from argon2 import PasswordHasher
 from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
 from checkups.engine import enrolment as enrolment_ops
 from checkups.engine import flags as flag_ops
-from checkups.engine import users
 from checkups.engine.inbound import process_inbound, store_inbound
 from checkups.engine.metrics import CSV_COLUMNS, Filters, csv_rows, dashboard, enrolments_by_version, week_index
 from checkups.migrate import upgrade
@@ -50,12 +48,6 @@ PHONES = {"A": "+447700900101", "B": "+447700900102", "C": "+447700900103", "D":
 WEEK0, WEEK1 = date(2026, 1, 5), date(2026, 1, 12)
 END = datetime(2026, 1, 18, 23, 0, tzinfo=UTC)
 _sids = count(1)
-
-
-@pytest.fixture(autouse=True)
-def _quick_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Staff passwords hashed with light argon2 settings: signing in works the same, in milliseconds."""
-    monkeypatch.setattr(users, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
 
 
 def says(world: World, who: str, text: str) -> None:

@@ -7,10 +7,9 @@ from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
-from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
 
-from checkups.engine import audit, users
+from checkups.engine import audit
 from checkups.engine import flags as flag_ops
 from checkups.models import AuditEvent
 
@@ -18,12 +17,6 @@ from .conftest import World, add_staff
 
 Client = Callable[..., TestClient]
 ADMIN_PAGES = ["/audit", "/users"]
-
-
-@pytest.fixture(autouse=True)
-def _quick_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Staff passwords hashed with light argon2 settings: signing in works the same, in milliseconds."""
-    monkeypatch.setattr(users, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
 
 
 def rows_of(html: str) -> list[str]:

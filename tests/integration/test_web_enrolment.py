@@ -8,23 +8,15 @@ from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
-from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from checkups.engine import users
 from checkups.engine.csv_import import template_csv
 from checkups.engine.enrolment import withdraw
 from checkups.models import AuditEvent, Checkup, Enrolment, Flag, InboundMessage, Participant
 from tests.integration.conftest import World, csrf_of
 
 StaffClient = Callable[..., TestClient]
-
-
-@pytest.fixture(autouse=True)
-def _cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Sign-ins here are a means, not the subject: hash test passwords with the cheapest Argon2id settings."""
-    monkeypatch.setattr(users, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
 
 
 PHONE = "+447700900123"

@@ -12,12 +12,10 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
-from argon2 import PasswordHasher
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from checkups.engine import users
 from checkups.engine.metrics import CSV_COLUMNS, Filters, csv_rows, dashboard
 from checkups.models import Organisation
 from checkups.protocols.loader import load_file
@@ -47,12 +45,6 @@ languages: [en]
 send_window: {start: "10:00", end: "19:00"}
 shedule: {}
 """
-
-
-@pytest.fixture(autouse=True)
-def _quick_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Staff passwords hashed with light argon2 settings: signing in works the same, in milliseconds."""
-    monkeypatch.setattr(users, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
 
 
 def svg_charts(html: str) -> int:

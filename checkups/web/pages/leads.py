@@ -29,7 +29,7 @@ from ...models import FlagOutcome, Organisation, ProtocolVersion, Role, User
 from ...protocols.loader import MAX_FILE_BYTES, LoadResult, load_file, protocol_files
 from ...protocols.schedule import PlannedCheckup, UnknownTimeZone, due_dates, expand, zone
 from ...protocols.schema import Protocol, SendWindow, Weekday
-from ..api import session_dep
+from ..api import reading, session_dep
 from ..security import requires
 from ..templating import render
 
@@ -493,7 +493,9 @@ def router() -> APIRouter:
         last: Annotated[str | None, Query(alias="to", max_length=20)] = None,
     ) -> Response:
         choice = _choose(request, session, user, org, protocol, phase, first, last)
-        board = metrics.dashboard(session, choice.filters, request.app.state.runtime.ctx.now())
+        session.commit()  # the report reads a snapshot: no write lock held while it runs
+        with reading(request) as snapshot:
+            board = metrics.dashboard(snapshot, choice.filters, request.app.state.runtime.ctx.now())
         query = _query(choice)
         return render(
             request,
@@ -527,7 +529,9 @@ def router() -> APIRouter:
         if choice.errors:
             detail = "; ".join(f"{k}: {v}" for k, v in choice.errors.items())
             return Response(detail + "\n", status_code=400, media_type="text/plain; charset=utf-8")
-        board = metrics.dashboard(session, choice.filters, request.app.state.runtime.ctx.now())
+        session.commit()  # the report reads a snapshot: no write lock held while it runs
+        with reading(request) as snapshot:
+            board = metrics.dashboard(snapshot, choice.filters, request.app.state.runtime.ctx.now())
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\r\n")
         writer.writerow(metrics.CSV_COLUMNS)
