@@ -87,13 +87,18 @@ def test_postgres_without_an_encryption_key_refuses_to_start(tmp_path: Path, pos
 
 def test_run_demo_sends_console_checkups_at_local_window_times(tmp_path: Path) -> None:
     # 10 simulated hours a second for 5 seconds: the first day of check-ups.
-    result = checkups("run", "--demo", "--speed", "36000", "--for", "5", cwd=tmp_path, timeout=90)
+    result = checkups("run", "--demo", "--speed", "36000", "--for", "5", "--port", "0", cwd=tmp_path, timeout=90)
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert "enrolled: demo-london (Europe/London)" in out
     sends = re.findall(r"^(SMS |CALL) (\w{3} \d\d \w{3} \d\d:\d\d) (\S+) to (\S+) \[(\w+)\]", out, re.M)
     assert sends, out
-    zones = {"demo-london": "Europe/London", "demo-newyork": "America/New_York", "demo-sydney": "Australia/Sydney"}
+    zones = {
+        "demo-london": "Europe/London",
+        "demo-newyork": "America/New_York",
+        "demo-sydney": "Australia/Sydney",
+        "demo-mumbai": "Asia/Kolkata",
+    }
     for _mode, when, _abbr, who, _kind in sends:
         local = datetime.strptime(when, "%a %d %b %H:%M")
         # standard-5y's window is 10:00-19:00 local, and the demo prints the participant's local time.
