@@ -28,6 +28,7 @@ NAV: tuple[tuple[str, str, frozenset[str]], ...] = (
     ("Protocols", "/protocols", frozenset({"lead"})),
     ("Dashboard", "/dashboard", frozenset({"lead"})),
     ("Audit", "/audit", frozenset()),
+    ("Accounts", "/users", frozenset()),
 )
 
 HOME_BY_ROLE = {"volunteer": "/queue", "enroller": "/participants", "lead": "/dashboard", "admin": "/dashboard"}
