@@ -106,3 +106,60 @@ def test_run_demo_sends_console_checkups_at_local_window_times(tmp_path: Path) -
         assert who in zones
     assert "+447700900" not in out  # the console echo shows who by reference, never the number
     assert ZoneInfo("Europe/London")
+
+
+def test_run_demo_serves_the_pages_and_a_printed_account_signs_in(tmp_path: Path) -> None:
+    """The README's main command as a newcomer uses it: open the printed address, sign in, see each job."""
+    import socket
+    import time
+
+    import httpx
+
+    from checkups.demo import DEMO_PASSWORD
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CHECKUPS_")}
+    env.update({"CHECKUPS_PROTOCOLS_DIR": str(PROTOCOLS), "CHECKUPS_LOG_LEVEL": "WARNING"})
+    process = subprocess.Popen(
+        [sys.executable, "-m", "checkups", "run", "--demo", "--for", "60", "--port", str(port)],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 45
+        while True:
+            try:
+                if httpx.get(base + "/healthz", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert process.poll() is None, process.communicate()
+            assert time.monotonic() < deadline, "the demo did not serve its pages within 45 s"
+            time.sleep(0.3)
+        for email, page, expected in [
+            ("volunteer@demo.example", "/queue", "Flag queue"),
+            ("enroller@demo.example", "/participants", "demo-london"),
+            ("lead@demo.example", "/dashboard", "<svg"),
+        ]:
+            with httpx.Client(base_url=base, timeout=10, follow_redirects=True) as browser:
+                login = browser.get("/login")
+                token = re.search(r'name="csrf_token" value="([^"]+)"', login.text).group(1)  # type: ignore[union-attr]
+                signed = browser.post(
+                    "/login", data={"email": email, "password": DEMO_PASSWORD, "csrf_token": token, "next": "/"}
+                )
+                assert signed.status_code == 200, (email, signed.text[:500])
+                shown = browser.get(page)
+                assert shown.status_code == 200
+                assert expected in shown.text, (email, page)
+    finally:
+        process.terminate()
+        out, err = process.communicate(timeout=30)
+    assert f"staff pages: http://127.0.0.1:{port}/" in out
+    assert "lead@demo.example" in out
+    assert DEMO_PASSWORD in out
