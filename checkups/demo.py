@@ -4,9 +4,14 @@ them someone is inside their 10:00-19:00 send window at any hour), and a staff a
 from __future__ import annotations
 
 from datetime import timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select
 
 from .engine.enrolment import EnrolmentRequest, enrol, ensure_organisation
+from .engine.inbound import process_inbound, store_inbound
 from .engine.users import UserError, add_user, by_email
+from .models import Checkup
 from .runtime import Runtime
 
 DEMO_PEOPLE = (
@@ -62,5 +67,39 @@ def seed(rt: Runtime) -> list[str]:
             actor="demo",
         )
         state = "enrolled" if result.created else "already enrolled"
-        lines.append(f"{state}: {ref} ({tz}), enrolment {result.enrolment.id}")
+        lines.append(
+            f"{state}: {ref} ({tz}), enrolment {result.enrolment.id}{_next_checkup(rt, result.enrolment.id, tz)}"
+        )
+    lines += _demo_replies(rt)
+    return lines
+
+
+def _next_checkup(rt: Runtime, enrolment_id: int, tz: str) -> str:
+    with rt.factory() as session:
+        due = session.scalar(
+            select(func.min(Checkup.action_at)).where(
+                Checkup.enrolment_id == enrolment_id, Checkup.action_state == "ready", Checkup.action.is_not(None)
+            )
+        )
+    if due is None:
+        return ""
+    return f"; next check-up {due.astimezone(ZoneInfo(tz)):%a %d %b %H:%M %Z}"
+
+
+# Messages the demo people "send" at start, through the real inbound path (stored, matched, parsed, flagged),
+# so the volunteers' queue has work. The ids make a second run a replay that changes nothing.
+DEMO_REPLIES = (
+    ("SMdemo00000000000000000000000001", "+12125550101", "CALL"),
+    ("SMdemo00000000000000000000000002", "+447700900003", "call me please"),
+)
+
+
+def _demo_replies(rt: Runtime) -> list[str]:
+    lines = []
+    for sid, phone, body in DEMO_REPLIES:
+        with rt.factory() as session, session.begin():
+            stored = store_inbound(rt.ctx, session, sid, phone, body)
+        if stored.created:
+            process_inbound(rt.ctx, rt.factory, stored.inbound_id)
+            lines.append(f"a demo person asked for a call (message {stored.inbound_id}): see the volunteers' queue")
     return lines
