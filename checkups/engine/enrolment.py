@@ -186,26 +186,12 @@ def _enrol(ctx: Context, session: Session, request: EnrolmentRequest, actor: str
     window: SendWindow = clean["window"]  # type: ignore[assignment]
     protocol = clean["protocol"]
 
-    participant = session.scalars(
-        select(Participant).where(
-            Participant.organisation_id == org.id,  # type: ignore[attr-defined]
-            Participant.client_ref == clean["client_ref"],
-        )
-    ).first()
-    if participant is not None:
-        existing = session.scalars(
-            select(Enrolment).where(Enrolment.participant_id == participant.id).order_by(Enrolment.id.desc())
-        ).first()
-        if existing is not None:
-            differences = _differences(existing, participant, request, clean, phone_hash, protocol.name)  # type: ignore[union-attr]
-            if differences:
-                raise EnrolmentConflict(
-                    existing.id,
-                    f"client {clean['client_ref']!r} is already enrolled (enrolment {existing.id}, {existing.status}) "
-                    f"with a different {', '.join(differences)}; change it on the existing enrolment, or use a new "
-                    "client reference for a new episode",
-                )
-            return EnrolResult(existing, created=False)
+    participant, existing = _existing(session, org.id, str(clean["client_ref"]))  # type: ignore[attr-defined]
+    if participant is not None and existing is not None:
+        differences = _differences(existing, participant, request, clean, phone_hash, protocol.name)  # type: ignore[union-attr]
+        if differences:
+            raise EnrolmentConflict(existing.id, _conflict(str(clean["client_ref"]), existing, differences))
+        return EnrolResult(existing, created=False)
 
     if session.get(PhoneOptOut, phone_hash) is not None:
         raise InvalidEnrolment({"phone": "this number has opted out (STOP); they can text START to opt in again"})
@@ -260,6 +246,27 @@ def _enrol(ctx: Context, session: Session, request: EnrolmentRequest, actor: str
         version=version.version,
     )  # type: ignore[union-attr]
     return EnrolResult(enrolment, created=True, first_checkup=first)
+
+
+def _existing(session: Session, organisation_id: int, client_ref: str) -> tuple[Participant | None, Enrolment | None]:
+    """The participant an organisation knows by ``client_ref``, and their latest enrolment."""
+    participant = session.scalars(
+        select(Participant).where(Participant.organisation_id == organisation_id, Participant.client_ref == client_ref)
+    ).first()
+    if participant is None:
+        return None, None
+    latest = session.scalars(
+        select(Enrolment).where(Enrolment.participant_id == participant.id).order_by(Enrolment.id.desc())
+    ).first()
+    return participant, latest
+
+
+def _conflict(client_ref: str, existing: Enrolment, differences: list[str]) -> str:
+    return (
+        f"client {client_ref!r} is already enrolled (enrolment {existing.id}, {existing.status}) with a different "
+        f"{', '.join(differences)}; change it on the existing enrolment, or use a new client reference for a new "
+        "episode"
+    )
 
 
 def _differences(
@@ -468,27 +475,13 @@ def assess(ctx: Context, session: Session, request: EnrolmentRequest) -> Assessm
         return Assessment("invalid", errors)
     org = clean["organisation"]
     phone_hash = ctx.vault.lookup_hash(str(clean["phone"]))
-    participant = session.scalars(
-        select(Participant).where(
-            Participant.organisation_id == org.id,  # type: ignore[attr-defined]
-            Participant.client_ref == clean["client_ref"],
-        )
-    ).first()
-    if participant is not None:
-        existing = session.scalars(
-            select(Enrolment).where(Enrolment.participant_id == participant.id).order_by(Enrolment.id.desc())
-        ).first()
-        if existing is not None:
-            differences = _differences(existing, participant, request, clean, phone_hash, clean["protocol"].name)  # type: ignore[union-attr]
-            if differences:
-                return Assessment(
-                    "conflict",
-                    reason=f"client {clean['client_ref']!r} is already enrolled (enrolment {existing.id}, "
-                    f"{existing.status}) with a different {', '.join(differences)}; change it on the existing "
-                    "enrolment, or use a new client reference for a new episode",
-                    enrolment_id=existing.id,
-                )
-            return Assessment("already_enrolled", enrolment_id=existing.id)
+    participant, existing = _existing(session, org.id, str(clean["client_ref"]))  # type: ignore[attr-defined]
+    if participant is not None and existing is not None:
+        differences = _differences(existing, participant, request, clean, phone_hash, clean["protocol"].name)  # type: ignore[union-attr]
+        if differences:
+            reason = _conflict(str(clean["client_ref"]), existing, differences)
+            return Assessment("conflict", reason=reason, enrolment_id=existing.id)
+        return Assessment("already_enrolled", enrolment_id=existing.id)
     if session.get(PhoneOptOut, phone_hash) is not None:
         return Assessment("invalid", {"phone": "this number has opted out (STOP); they can text START to opt in again"})
     return Assessment("new")
