@@ -159,7 +159,7 @@ def test_run_demo_serves_the_pages_and_a_printed_account_signs_in(tmp_path: Path
                 assert expected in shown.text, (email, page)
     finally:
         process.terminate()
-        out, err = process.communicate(timeout=30)
+        out, _err = process.communicate(timeout=30)
     assert f"staff pages: http://127.0.0.1:{port}/" in out
     assert "lead@demo.example" in out
     assert DEMO_PASSWORD in out
