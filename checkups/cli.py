@@ -480,15 +480,24 @@ def simulate_command(
         int, typer.Option("--volunteer-capacity", help="Flags the volunteers resolve per simulated day.", min=0)
     ] = 20,
     sms_price: Annotated[float, typer.Option("--sms-price", help="Price of one SMS segment.", min=0)] = 0.04,
+    minutes_per_flag: Annotated[
+        float,
+        typer.Option("--minutes-per-flag", help="Volunteer minutes one flag takes (for hours needed per week).", min=0),
+    ] = 30.0,
+    report: Annotated[
+        Path, typer.Option("--report", help="Where to write the HTML report with charts.", dir_okay=False)
+    ] = Path("var/simulate-report.html"),
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
-    """Run a synthetic cohort through the real engine on a simulated clock, and print what happened."""
+    """Run a synthetic cohort through the real engine on a simulated clock, print what happened, and write
+    an HTML report with charts."""
     from sqlalchemy.exc import OperationalError
 
     from .crypto import Vault, generate_key
     from .migrate import upgrade
     from .protocols.loader import UnknownProtocol
     from .simulate import Simulation, format_summary, terminal_progress
+    from .simulate_report import render
 
     _configure_logging(quiet=True)
     s = settings()
@@ -511,17 +520,28 @@ def simulate_command(
         seed=seed,
         volunteer_capacity=volunteer_capacity,
         sms_price=sms_price,
+        minutes_per_flag=minutes_per_flag,
         protocols_dir=s.protocols_dir,
         vault=Vault(generate_key()),
         progress=terminal_progress(),
     )
     try:
         summary = sim.run()
+        page = render(summary, sim.series())
     except UnknownProtocol as error:
         fail(str(error.args[0]))
     finally:
         sim.close()
-    typer.echo(json.dumps(summary, indent=2) if as_json else format_summary(summary))
+    try:
+        report.parent.mkdir(parents=True, exist_ok=True)
+        report.write_text(page, encoding="utf-8")
+    except OSError as error:
+        fail(f"cannot write the report to {report}: {error.strerror or error}")
+    if as_json:
+        typer.echo(json.dumps({**summary, "report": str(report)}, indent=2))
+    else:
+        typer.echo(format_summary(summary))
+        typer.echo(f"\nReport: {report}")
 
 
 @app.command("web")

@@ -38,7 +38,17 @@ Behaviour model (:class:`Behaviour`, every number a parameter):
 
 Each person draws from their own :class:`random.Random`, seeded from the run's seed and their number, so
 the order the engine happens to process people in never changes what they do; with the simulated clock,
-the same seed gives the same figures.
+the same seed gives the same figures (and :mod:`checkups.simulate_report` the same report, byte for byte).
+
+Figures: :meth:`Simulation.summary` (the terminal summary and ``--json``) and :meth:`Simulation.series`
+(week by week, for the report's charts). Volunteer hours needed per week are the flags opened that week
+times ``minutes_per_flag`` (30 by default: a planning heuristic, set it from the service's own records).
+
+Cost: the run is bound by the engine's database work (about ten transactions and a hundred statements per
+check-up, nearly all of it SQLAlchemy's per-statement Python overhead; SQLite itself is a few percent), so
+a simulated year costs about as much as a real service's year of check-ups, one after the other. The
+simulation's own database is thrown away after the run, so it is written without fsync. See
+bench/README.md for the figures.
 """
 
 from __future__ import annotations
@@ -55,14 +65,14 @@ from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from .channels.base import Outgoing, Receipt
 from .channels.encoding import segments
 from .clock import SettableClock
 from .crypto import Vault, generate_key
-from .db import make_engine, session_factory
+from .db import READ_ONLY, make_engine, session_factory
 from .engine.context import Context, ProtocolStore, Tuning
 from .engine.dispatch import Claim, perform
 from .engine.enrolment import EnrolmentRequest, enrol, ensure_organisation
@@ -281,6 +291,9 @@ class Simulation:
     seed: int = 1
     volunteer_capacity: int = 20
     sms_price: float = 0.04
+    # Volunteer time one flag takes: reading the history, one to three call attempts, notes. A planning
+    # heuristic, not a measured figure: set it from your own service's records.
+    minutes_per_flag: float = 30.0
     behaviour: Behaviour = field(default_factory=Behaviour)
     protocols_dir: Path | None = None
     vault: Vault | None = None
@@ -290,6 +303,11 @@ class Simulation:
         self.clock = SettableClock(START)
         self.end = START + self.years * YEAR
         self.engine = make_engine(self.url)
+        if self.engine.dialect.name == "sqlite":
+            # The simulation's database is thrown away after the run: no fsync at each of its ~10 commits
+            # per check-up (a crash loses nothing worth keeping). Registered after make_engine's own
+            # pragmas, so it overrides their synchronous=NORMAL.
+            event.listen(self.engine, "connect", _no_fsync)
         self.factory: sessionmaker[Session] = session_factory(self.engine)
         self.channel = SimulatedPeople(self)
         self.ctx = Context(
@@ -435,13 +453,9 @@ class Simulation:
             self.by_participant[person.participant_id] = person
 
     def _next_action(self) -> datetime | None:
-        with self.factory() as session:
-            action = session.scalar(
-                select(func.min(Checkup.action_at)).where(Checkup.action_state == "ready", Checkup.action.is_not(None))
-            )
-            lease = session.scalar(
-                select(func.min(Checkup.lease_until)).where(Checkup.action_state.in_(("claimed", "running")))
-            )
+        """When the scheduler next has something to do: a due action or an expiring lease (plus a second)."""
+        with self.engine.connect().execution_options(**{READ_ONLY: True}) as connection:
+            action, lease = connection.execute(_NEXT_ACTION).one()
         if lease is not None:
             lease += timedelta(seconds=1)
         found = [_aware(t) for t in (action, lease) if t is not None]
@@ -489,43 +503,25 @@ class Simulation:
 
     # --- the figures ------------------------------------------------------------------------------------
 
-    def summary(self) -> dict[str, Any]:
-        sent = self.channel.sent
-        messages: dict[str, dict[str, int]] = {}
-        for s in sent:
-            messages.setdefault(s.channel, Counter())[s.kind] += 1  # type: ignore[arg-type]
-        sms_segments = sum(s.segments for s in sent if s.channel == "sms")
+    def _weeks(self) -> int:
+        return max(1, math.ceil((self.end - START) / WEEK))
+
+    def _week_of(self, at: datetime) -> int:
+        return min(self._weeks() - 1, max(0, int((_aware(at) - START) / WEEK)))
+
+    def _flags(self) -> list[Any]:
         with self.factory() as session:
-            rows = session.execute(
-                select(Checkup.phase, Checkup.status, func.count())
-                .join(Enrolment, Checkup.enrolment_id == Enrolment.id)
-                .group_by(Checkup.phase, Checkup.status)
-            ).all()
-            flags = session.execute(
-                select(Flag.participant_id, Flag.severity, Flag.reasons, Flag.created_at, Flag.claimed_at)
-            ).all()
-            opted_out = session.scalar(
-                select(func.count()).select_from(Enrolment).where(Enrolment.status == "opted_out")
+            return list(
+                session.execute(
+                    select(Flag.participant_id, Flag.severity, Flag.reasons, Flag.created_at, Flag.claimed_at)
+                ).all()
             )
-        by_phase: dict[str, dict[str, int]] = {}
-        for phase, status, count in rows:
-            by_phase.setdefault(phase, Counter())[status] += count  # type: ignore[arg-type]
-        response_rate = {}
-        for phase, counts in sorted(by_phase.items()):
-            answered = counts.get(CheckupStatus.answered.value, 0)
-            closed = answered + counts.get(CheckupStatus.missed.value, 0)
-            response_rate[phase] = {
-                "answered": answered,
-                "closed": closed,
-                "rate": round(answered / closed, 4) if closed else None,
-            }
-        severity = Counter(f.severity for f in flags)
-        weeks = math.ceil((self.end - START) / WEEK)
-        per_week = [0] * weeks
+
+    def _relapse_delays(self, flags: list[Any]) -> tuple[int, int, int, list[float], list[float]]:
+        """(relapses, evaluable, never flagged, days relapse to first flag, days relapse to first contact)."""
         flag_times: dict[int, list[datetime]] = {}
         contact_times: dict[int, list[datetime]] = {}
         for f in flags:
-            per_week[min(weeks - 1, int((_aware(f.created_at) - START) / WEEK))] += 1
             for reason in f.reasons:
                 flag_times.setdefault(f.participant_id, []).append(datetime.fromisoformat(reason["at"]))
             if f.claimed_at is not None:
@@ -550,6 +546,46 @@ class Simulation:
             contacts = [t for t in contact_times.get(pid, []) if t >= first]  # type: ignore[arg-type]
             if contacts:
                 to_contact.append((min(contacts) - person.relapse_at).total_seconds() / 86400)
+        return relapses, evaluable, never, to_flag, to_contact
+
+    def volunteer_hours(self, flags_per_week: list[int]) -> list[float]:
+        """Volunteer time the flags of each week need: ``minutes_per_flag`` each (see :class:`Simulation`)."""
+        return [round(n * self.minutes_per_flag / 60, 2) for n in flags_per_week]
+
+    def summary(self) -> dict[str, Any]:
+        sent = self.channel.sent
+        messages: dict[str, dict[str, int]] = {}
+        for s in sent:
+            messages.setdefault(s.channel, Counter())[s.kind] += 1  # type: ignore[arg-type]
+        sms_segments = sum(s.segments for s in sent if s.channel == "sms")
+        with self.factory() as session:
+            rows = session.execute(
+                select(Checkup.phase, Checkup.status, func.count())
+                .join(Enrolment, Checkup.enrolment_id == Enrolment.id)
+                .group_by(Checkup.phase, Checkup.status)
+            ).all()
+            opted_out = session.scalar(
+                select(func.count()).select_from(Enrolment).where(Enrolment.status == "opted_out")
+            )
+        flags = self._flags()
+        by_phase: dict[str, dict[str, int]] = {}
+        for phase, status, count in rows:
+            by_phase.setdefault(phase, Counter())[status] += count  # type: ignore[arg-type]
+        response_rate = {}
+        for phase, counts in sorted(by_phase.items()):
+            answered = counts.get(CheckupStatus.answered.value, 0)
+            closed = answered + counts.get(CheckupStatus.missed.value, 0)
+            response_rate[phase] = {
+                "answered": answered,
+                "closed": closed,
+                "rate": round(answered / closed, 4) if closed else None,
+            }
+        severity = Counter(f.severity for f in flags)
+        per_week = [0] * self._weeks()
+        for f in flags:
+            per_week[self._week_of(f.created_at)] += 1
+        hours = self.volunteer_hours(per_week)
+        relapses, evaluable, never, to_flag, to_contact = self._relapse_delays(flags)
         return {
             "people": self.people_count,
             "years": self.years,
@@ -566,6 +602,11 @@ class Simulation:
                 "max": max(per_week, default=0),
                 "weeks": per_week,
             },
+            "volunteer_hours_per_week": {
+                "minutes_per_flag": self.minutes_per_flag,
+                "mean": round(statistics.fmean(hours), 2) if hours else 0.0,
+                "max": max(hours, default=0.0),
+            },
             "relapses": {
                 "simulated": relapses,
                 "evaluable": evaluable,
@@ -580,8 +621,61 @@ class Simulation:
             "sms_cost": round(sms_segments * self.sms_price, 2),
         }
 
+    def series(self) -> dict[str, Any]:
+        """Week-by-week figures for the report's charts (week 0 starts at the simulation's start)."""
+        weeks = self._weeks()
+        messages: dict[str, list[int]] = {}
+        for s in self.channel.sent:
+            messages.setdefault(s.channel, [0] * weeks)[self._week_of(s.at)] += 1
+        closed = [0] * weeks
+        answered = [0] * weeks
+        with self.factory() as session:
+            rows = session.execute(
+                select(Checkup.closed_at, Checkup.status).where(
+                    Checkup.status.in_((CheckupStatus.answered.value, CheckupStatus.missed.value))
+                )
+            ).all()
+        for closed_at, status in rows:
+            week = self._week_of(closed_at)
+            closed[week] += 1
+            answered[week] += status == CheckupStatus.answered.value
+        flags = self._flags()
+        by_severity: dict[str, list[int]] = {}
+        per_week = [0] * weeks
+        for f in flags:
+            week = self._week_of(f.created_at)
+            by_severity.setdefault(f.severity, [0] * weeks)[week] += 1
+            per_week[week] += 1
+        _, _, _, to_flag, to_contact = self._relapse_delays(flags)
+        return {
+            "weeks": weeks,
+            "messages_by_channel": dict(sorted(messages.items())),
+            "checkups_closed": closed,
+            "checkups_answered": answered,
+            "flags_by_severity": dict(sorted(by_severity.items())),
+            "volunteer_hours": self.volunteer_hours(per_week),
+            "days_to_flag": sorted(round(d, 3) for d in to_flag),
+            "days_to_contact": sorted(round(d, 3) for d in to_contact),
+        }
+
     def close(self) -> None:
         self.engine.dispose()
+
+
+# Asked after every event: one statement, built once (SQLAlchemy then reuses its cache key and compiled form),
+# reading only the partial indexes ix_checkups_due and ix_checkups_leased.
+_NEXT_ACTION = select(
+    select(func.min(Checkup.action_at))
+    .where(Checkup.action_state == "ready", Checkup.action.is_not(None))
+    .scalar_subquery(),
+    select(func.min(Checkup.lease_until)).where(Checkup.action_state.in_(("claimed", "running"))).scalar_subquery(),
+)
+
+
+def _no_fsync(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA synchronous=OFF")
+    cursor.close()
 
 
 def _aware(value: datetime) -> datetime:
@@ -598,6 +692,7 @@ def _spread(days: list[float]) -> dict[str, float | None]:
 
 def format_summary(summary: dict[str, Any]) -> str:
     """The summary as lines for a terminal."""
+    hours = summary["volunteer_hours_per_week"]
     lines = [
         f"Simulated {summary['people']} people for {summary['years']} years on {summary['protocol']} "
         f"(seed {summary['seed']})",
@@ -616,6 +711,8 @@ def format_summary(summary: dict[str, Any]) -> str:
         + ", ".join(f"{sev} {n}" for sev, n in summary["flags_by_severity"].items()),
         f"Flags per week (volunteer load): mean {summary['flags_per_week']['mean']}, "
         f"max {summary['flags_per_week']['max']}",
+        f"Volunteer hours needed per week: mean {hours['mean']:.1f}, max {hours['max']:.1f} "
+        f"(at {hours['minutes_per_flag']:g} minutes per flag)",
     ]
     r = summary["relapses"]
     lines += [

@@ -1,4 +1,5 @@
-"""`checkups simulate` on a small cohort (SQLite): the summary's figures, seeding, and send windows."""
+"""`checkups simulate` on a small cohort (SQLite): the summary's figures and weekly series, seeding (the
+same seed gives the same figures and the same report), send windows, and the command with its report."""
 
 from __future__ import annotations
 
@@ -9,16 +10,21 @@ import pytest
 
 from checkups.protocols.schedule import in_window, zone
 from checkups.simulate import Simulation, format_summary
+from checkups.simulate_report import render
 from tests.conftest import PROTOCOLS
 
 PEOPLE = 20
 YEARS = 0.25
+# Seeding is checked on a smaller cohort (three runs of it): enough people and weeks for every kind of
+# event, small enough to keep the module quick.
+SMALL_PEOPLE = 8
+SMALL_YEARS = 0.15
 
 
-def _simulate(template: Path, directory: Path, seed: int) -> Simulation:
+def _simulate(template: Path, directory: Path, seed: int, people: int = PEOPLE, years: float = YEARS) -> Simulation:
     path = directory / f"sim-{seed}-{len(list(directory.iterdir()))}.db"
     shutil.copy(template, path)
-    sim = Simulation(f"sqlite:///{path}", people_count=PEOPLE, years=YEARS, seed=seed, protocols_dir=PROTOCOLS)
+    sim = Simulation(f"sqlite:///{path}", people_count=people, years=years, seed=seed, protocols_dir=PROTOCOLS)
     sim.run()
     sim.close()
     return sim
@@ -29,8 +35,9 @@ def runs(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory) -> dic
     directory = tmp_path_factory.mktemp("simulate")
     return {
         "first": _simulate(sqlite_template, directory, 1),
-        "again": _simulate(sqlite_template, directory, 1),
-        "other": _simulate(sqlite_template, directory, 2),
+        "small": _simulate(sqlite_template, directory, 1, SMALL_PEOPLE, SMALL_YEARS),
+        "again": _simulate(sqlite_template, directory, 1, SMALL_PEOPLE, SMALL_YEARS),
+        "other": _simulate(sqlite_template, directory, 2, SMALL_PEOPLE, SMALL_YEARS),
     }
 
 
@@ -49,6 +56,7 @@ def test_the_summary_has_every_figure_in_a_sane_range(runs: dict[str, Simulation
         "dropped_out",
         "sms_segments",
         "sms_cost",
+        "volunteer_hours_per_week",
     }
     assert summary["people"] == PEOPLE
     # Weekly check-ups for up to 13 weeks, four questions each: some hundreds of messages, not thousands.
@@ -64,7 +72,34 @@ def test_the_summary_has_every_figure_in_a_sane_range(runs: dict[str, Simulation
     assert sum(summary["flags_per_week"]["weeks"]) == summary["flags_total"]
     assert summary["sms_segments"] >= sum(summary["messages"]["sms"].values())
     assert summary["sms_cost"] == pytest.approx(summary["sms_segments"] * 0.04)
-    assert "Response rate by phase" in format_summary(summary)
+    hours = summary["volunteer_hours_per_week"]
+    assert hours["minutes_per_flag"] == 30.0
+    assert hours["mean"] == pytest.approx(summary["flags_per_week"]["mean"] * 30 / 60, abs=0.01)
+    assert hours["max"] == summary["flags_per_week"]["max"] * 30 / 60
+    text = format_summary(summary)
+    assert "Response rate by phase" in text
+    assert "Volunteer hours needed per week: mean" in text
+
+
+def test_the_weekly_series_add_up_to_the_summary(runs: dict[str, Simulation]) -> None:
+    sim = runs["first"]
+    summary, series = sim.summary(), sim.series()
+    weeks = series["weeks"]
+    assert weeks == len(summary["flags_per_week"]["weeks"]) == 14
+    for values in [*series["messages_by_channel"].values(), *series["flags_by_severity"].values()]:
+        assert len(values) == weeks
+    assert sum(sum(v) for v in series["messages_by_channel"].values()) == summary["messages_total"]
+    by_channel = {c: sum(v) for c, v in series["messages_by_channel"].items()}
+    assert by_channel == {c: sum(kinds.values()) for c, kinds in summary["messages"].items()}
+    closed = sum(row["closed"] for row in summary["response_rate_by_phase"].values())
+    answered = sum(row["answered"] for row in summary["response_rate_by_phase"].values())
+    assert (sum(series["checkups_closed"]), sum(series["checkups_answered"])) == (closed, answered)
+    by_severity = {s: sum(v) for s, v in series["flags_by_severity"].items()}
+    assert by_severity == summary["flags_by_severity"]
+    assert series["volunteer_hours"] == [n * 0.5 for n in summary["flags_per_week"]["weeks"]]
+    relapses = summary["relapses"]
+    assert len(series["days_to_flag"]) == relapses["evaluable"] - relapses["never_flagged"]
+    assert len(series["days_to_contact"]) == relapses["contacted"]
 
 
 def test_relapse_detection_figures_exist(runs: dict[str, Simulation]) -> None:
@@ -80,9 +115,18 @@ def test_relapse_detection_figures_exist(runs: dict[str, Simulation]) -> None:
 
 
 def test_the_same_seed_gives_the_same_figures_and_another_differs(runs: dict[str, Simulation]) -> None:
-    first, again, other = (runs[k].summary() for k in ("first", "again", "other"))
+    first, again, other = (runs[k].summary() for k in ("small", "again", "other"))
+    assert first["messages_total"] > 100
     assert first == again
     assert first != other
+
+
+def test_the_same_seed_gives_the_same_report_byte_for_byte(runs: dict[str, Simulation]) -> None:
+    first, again, other = (render(runs[k].summary(), runs[k].series()) for k in ("small", "again", "other"))
+    assert runs["small"].series() == runs["again"].series()
+    assert first == again
+    assert first != other
+    assert first.count("<svg") == 6
 
 
 def test_check_up_messages_go_out_only_inside_the_send_window(runs: dict[str, Simulation]) -> None:
@@ -104,9 +148,33 @@ def test_the_command_prints_the_summary(tmp_path: Path) -> None:
     from checkups.cli import app
 
     url = f"sqlite:///{tmp_path / 'cli.db'}"
+    report = tmp_path / "out" / "report.html"
     args = ["simulate", "--people", "4", "--years", "0.05", "--seed", "3", "--database-url", url]
+    args += ["--report", str(report), "--minutes-per-flag", "45"]
     result = CliRunner().invoke(app, [*args, "--json"], env={"CHECKUPS_PROTOCOLS_DIR": str(PROTOCOLS)})
     assert result.exit_code == 0, result.output
     summary = json.loads(result.output)
     assert summary["people"] == 4
     assert summary["seed"] == 3
+    assert summary["volunteer_hours_per_week"]["minutes_per_flag"] == 45
+    assert summary["report"] == str(report)
+    page = report.read_text(encoding="utf-8")
+    assert page.startswith("<!doctype html>")
+    assert "<svg" in page
+    assert "<script" not in page
+    assert "http://" not in page.replace("http://www.w3.org/2000/svg", "")
+    assert "https://" not in page
+
+
+def test_the_command_prints_where_the_report_is(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from checkups.cli import app
+
+    report = tmp_path / "report.html"
+    args = ["simulate", "--people", "2", "--years", "0.02", "--database-url", f"sqlite:///{tmp_path / 'c.db'}"]
+    result = CliRunner().invoke(app, [*args, "--report", str(report)], env={"CHECKUPS_PROTOCOLS_DIR": str(PROTOCOLS)})
+    assert result.exit_code == 0, result.output
+    assert "Volunteer hours needed per week" in result.output
+    assert result.output.rstrip().endswith(f"Report: {report}")
+    assert report.exists()

@@ -1,0 +1,211 @@
+"""Simulated throughput: check-ups processed per second through the real engine, and peak memory.
+
+    .venv/bin/python bench/simulate_throughput.py                                  # 10,000 people, 5 years
+    .venv/bin/python bench/simulate_throughput.py --people 200 --years 1 --postgres postgresql://postgres@127.0.0.1:5432/postgres
+
+Runs ``checkups simulate``'s :class:`~checkups.simulate.Simulation` (enrolment, scheduler ticks, dispatch,
+the simulated people's replies through the real parser and risk rules, volunteers) once per database:
+a fresh SQLite file by default, a fresh PostgreSQL database with ``--postgres ADMIN_URL`` (created and
+dropped here), or any empty database with ``--database-url``. Each run is a child process of its own, so
+its peak memory (``ru_maxrss``) is its alone. Prints one row per database. A measurement, not a test:
+nothing here asserts on time. See bench/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+PROTOCOLS = ROOT / "config" / "protocols"
+CLOSED = ("answered", "missed", "skipped", "failed", "cancelled")
+
+
+def measure(url: str, people: int, years: float, seed: int, protocol: str, profile: Path | None) -> dict[str, Any]:
+    """One run on ``url`` (an empty database), in this process; the figures as a dict."""
+    from sqlalchemy import func, select, text
+
+    from checkups.crypto import Vault, generate_key
+    from checkups.logging import configure
+    from checkups.migrate import upgrade
+    from checkups.models import Checkup
+    from checkups.simulate import Simulation
+
+    configure(log_format="console", level="WARNING")
+    upgrade(url)
+    sim = Simulation(
+        url,
+        people_count=people,
+        years=years,
+        seed=seed,
+        protocol=protocol,
+        protocols_dir=PROTOCOLS,
+        vault=Vault(generate_key()),
+        progress=_progress_to_stderr(),
+    )
+    profiler = None
+    if profile is not None:
+        from pyinstrument import Profiler
+
+        profiler = Profiler(interval=0.005)
+        profiler.start()
+    wall, cpu = time.perf_counter(), time.process_time()
+    summary = sim.run()
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    if profiler is not None:
+        profiler.stop()
+        assert profile is not None
+        profile.write_text(profiler.output_text(unicode=False, color=False))
+    with sim.factory() as session:
+        processed = session.scalar(select(func.count()).select_from(Checkup).where(Checkup.status.in_(CLOSED))) or 0
+        if sim.engine.dialect.name == "postgresql":
+            size = session.scalar(text("SELECT pg_database_size(current_database())")) or 0
+        else:
+            size = Path(sim.engine.url.database or "").stat().st_size
+    sim.close()
+    events = summary["messages_total"] + summary["inbound"]
+    return {
+        "backend": sim.engine.dialect.name,
+        "people": people,
+        "years": years,
+        "checkups": processed,
+        "messages": summary["messages_total"],
+        "replies": summary["inbound"],
+        "flags": summary["flags_total"],
+        "wall_s": round(wall, 1),
+        "cpu_s": round(cpu, 1),
+        "checkups_per_s": round(processed / wall, 1),
+        "events_per_s": round(events / wall, 1),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "database_mb": round(size / 1e6, 1),
+    }
+
+
+def _progress_to_stderr() -> Any:
+    state = {"last": -1}
+
+    def show(fraction: float) -> None:
+        percent = int(fraction * 100)
+        if percent // 5 != state["last"]:
+            state["last"] = percent // 5
+            print(f"  {percent:3d}% of the simulated time", file=sys.stderr, flush=True)
+
+    return show
+
+
+def run_child(url: str, args: argparse.Namespace, profile: Path | None) -> dict[str, Any]:
+    command = [
+        sys.executable,
+        __file__,
+        "--child",
+        url,
+        "--people",
+        str(args.people),
+        "--years",
+        str(args.years),
+        "--seed",
+        str(args.seed),
+        "--protocol",
+        args.protocol,
+    ]
+    if profile is not None:
+        command += ["--profile", str(profile)]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CHECKUPS_")}
+    done = subprocess.run(command, stdout=subprocess.PIPE, env=env, cwd=ROOT, check=True, text=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _print_table(rows: list[dict[str, Any]]) -> None:
+    columns = [
+        ("backend", "database"),
+        ("people", "people"),
+        ("years", "years"),
+        ("checkups", "check-ups"),
+        ("messages", "messages"),
+        ("replies", "replies"),
+        ("wall_s", "wall s"),
+        ("cpu_s", "CPU s"),
+        ("checkups_per_s", "check-ups/s"),
+        ("events_per_s", "msgs+replies/s"),
+        ("peak_rss_mb", "peak RSS MB"),
+        ("database_mb", "db MB"),
+    ]
+    widths = [max(len(title), *(len(str(r[key])) for r in rows)) for key, title in columns]
+    print("  ".join(title.rjust(w) for (_, title), w in zip(columns, widths, strict=True)))
+    for row in rows:
+        print("  ".join(str(row[key]).rjust(w) for (key, _), w in zip(columns, widths, strict=True)))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--people", type=int, default=10_000)
+    parser.add_argument("--years", type=float, default=5.0)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--protocol", default="standard-5y")
+    parser.add_argument("--database-url", action="append", default=[], help="an empty database to run on (repeatable)")
+    parser.add_argument(
+        "--postgres", metavar="ADMIN_URL", help="also run on a fresh PostgreSQL database created through this URL"
+    )
+    parser.add_argument("--no-sqlite", action="store_true", help="skip the default run on a fresh SQLite file")
+    parser.add_argument("--profile", type=Path, help="write a pyinstrument profile per run: PATH-<backend>.txt")
+    parser.add_argument("--child", metavar="URL", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+
+    if args.child:
+        print(json.dumps(measure(args.child, args.people, args.years, args.seed, args.protocol, args.profile)))
+        return
+
+    rows: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(prefix="checkups-simbench-") as directory:
+        urls = list(args.database_url)
+        if not args.no_sqlite:
+            urls.insert(0, f"sqlite:///{Path(directory) / 'simulate.db'}")
+        created = None
+        if args.postgres:
+            created = f"checkups_simbench_{uuid.uuid4().hex[:8]}"
+            urls.append(_create_postgres(args.postgres, created))
+        try:
+            for url in urls:
+                backend = url.split(":", 1)[0].split("+", 1)[0]
+                print(f"{backend}: {args.people} people, {args.years:g} years ...", file=sys.stderr, flush=True)
+                profile = None
+                if args.profile is not None:
+                    profile = args.profile.with_name(f"{args.profile.stem}-{backend}{args.profile.suffix or '.txt'}")
+                rows.append(run_child(url, args, profile))
+        finally:
+            if created is not None:
+                _drop_postgres(args.postgres, created)
+    _print_table(rows)
+
+
+def _admin(admin_url: str) -> Any:
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    return psycopg.connect(make_url(admin_url).set(drivername="postgresql").render_as_string(False), autocommit=True)
+
+
+def _create_postgres(admin_url: str, name: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    with _admin(admin_url) as connection:
+        connection.execute(f'CREATE DATABASE "{name}"')
+    return make_url(admin_url).set(drivername="postgresql+psycopg", database=name).render_as_string(False)
+
+
+def _drop_postgres(admin_url: str, name: str) -> None:
+    with _admin(admin_url) as connection:
+        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+if __name__ == "__main__":
+    main()
