@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal
 
-from sqlalchemy import and_, select, update
+from sqlalchemy import and_, bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -133,6 +133,20 @@ def defer_outside_window(ctx: Context, session: Session, claims: list[Claim], no
     return [c for c in claims if c.checkup_id in keep]
 
 
+# The condition of the partial index ix_checkups_leased, with its values written into the SQL. SQLite uses a
+# partial index only when the query states the index's condition with the same literal values: with a
+# parameter list (IN (?, ?)) it read the whole checkups table at every tick (16 ms at 90,000 rows, and
+# growing). PostgreSQL plans it the same either way.
+LEASED = Checkup.action_state.in_(
+    bindparam(
+        "leased_states",
+        (ActionState.claimed.value, ActionState.running.value),
+        expanding=True,
+        literal_execute=True,
+    )
+)
+
+
 def sweep_expired(session: Session, now: datetime) -> int:
     """Return actions whose claim or send lease expired (a lost task, a dead worker) to the queue.
 
@@ -143,7 +157,7 @@ def sweep_expired(session: Session, now: datetime) -> int:
         session.execute(
             select(Checkup.id)
             .where(
-                Checkup.action_state.in_((ActionState.claimed.value, ActionState.running.value)),
+                LEASED,
                 Checkup.lease_until < now,
             )
             .with_for_update(skip_locked=True)
