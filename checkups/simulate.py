@@ -44,11 +44,11 @@ Figures: :meth:`Simulation.summary` (the terminal summary and ``--json``) and :m
 (week by week, for the report's charts). Volunteer hours needed per week are the flags opened that week
 times ``minutes_per_flag`` (30 by default: a planning heuristic, set it from the service's own records).
 
-Cost: the run is bound by the engine's database work (about ten transactions and a hundred statements per
-check-up, nearly all of it SQLAlchemy's per-statement Python overhead; SQLite itself is a few percent), so
-a simulated year costs about as much as a real service's year of check-ups, one after the other. The
-simulation's own database is thrown away after the run, so it is written without fsync. See
-bench/README.md for the figures.
+Cost: every check-up goes through the real engine, about twenty transactions and eighty statements, and
+nearly all of the time is SQLAlchemy's Python work per statement (SQLite itself is a few percent). So the
+run takes time in proportion to the number of check-ups, some tens a second on a small machine, not to the
+simulated years. The simulation's own database is thrown away after the run, so it is written without
+fsync. See bench/README.md for the figures.
 """
 
 from __future__ import annotations
@@ -74,7 +74,7 @@ from .clock import SettableClock
 from .crypto import Vault, generate_key
 from .db import READ_ONLY, make_engine, session_factory
 from .engine.context import Context, ProtocolStore, Tuning
-from .engine.dispatch import Claim, perform
+from .engine.dispatch import LEASED, Claim, perform
 from .engine.enrolment import EnrolmentRequest, enrol, ensure_organisation
 from .engine.flags import claim as claim_flag
 from .engine.flags import log_attempt, queue, resolve
@@ -668,7 +668,7 @@ _NEXT_ACTION = select(
     select(func.min(Checkup.action_at))
     .where(Checkup.action_state == "ready", Checkup.action.is_not(None))
     .scalar_subquery(),
-    select(func.min(Checkup.lease_until)).where(Checkup.action_state.in_(("claimed", "running"))).scalar_subquery(),
+    select(func.min(Checkup.lease_until)).where(LEASED).scalar_subquery(),
 )
 
 

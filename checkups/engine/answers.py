@@ -53,23 +53,27 @@ def record_answer(
     inbound_id: int | None = None,
 ) -> bool:
     """Store one answer; a repeat for the same question (a replayed webhook) changes nothing."""
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
     row = session.execute(
-        insert(Answer)
-        .values(
-            checkup_id=checkup.id,
-            participant_id=checkup.enrolment.participant_id,
-            question_id=question.id,
-            value_int=parsed.value_int,
-            value_text=parsed.value_text,
-            parsed=parsed.ok,
-            inbound_id=inbound_id,
-            answered_at=now,
-        )
-        .on_conflict_do_nothing(index_elements=["checkup_id", "question_id"])
-        .returning(Answer.id)
+        _RECORD[session.get_bind().dialect.name],
+        {
+            "checkup_id": checkup.id,
+            "participant_id": checkup.enrolment.participant_id,
+            "question_id": question.id,
+            "value_int": parsed.value_int,
+            "value_text": parsed.value_text,
+            "parsed": parsed.ok,
+            "inbound_id": inbound_id,
+            "answered_at": now,
+        },
     ).first()
     return row is not None
+
+
+# Built once per dialect: building an INSERT ... ON CONFLICT costs more than running it on SQLite.
+_RECORD = {
+    name: insert(Answer).on_conflict_do_nothing(index_elements=["checkup_id", "question_id"]).returning(Answer.id)
+    for name, insert in (("postgresql", postgresql.insert), ("sqlite", sqlite.insert))
+}
 
 
 def questions_of(protocol: Protocol, checkup: Checkup) -> list[Question]:

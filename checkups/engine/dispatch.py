@@ -21,7 +21,7 @@ from typing import Literal
 
 from sqlalchemy import and_, bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, joinedload, sessionmaker
 
 from ..channels.base import ChannelError, Outgoing, Receipt
 from ..logging import get_logger
@@ -247,7 +247,8 @@ def perform(ctx: Context, factory: sessionmaker[Session], checkup_id: int, token
         )
         if not started.rowcount:
             return PerformResult("stale")
-        checkup = session.get(Checkup, checkup_id, populate_existing=True)
+        # One statement for the check-up, its enrolment and participant: _decide needs all three.
+        checkup = session.get(Checkup, checkup_id, populate_existing=True, options=_WITH_PARTICIPANT)
         assert checkup is not None
         step = _decide(ctx, session, checkup, now)
 
@@ -289,6 +290,10 @@ def perform(ctx: Context, factory: sessionmaker[Session], checkup_id: int, token
 
     with factory() as session, session.begin():
         return _record(ctx, session, checkup_id, token, prepared, receipt, error)
+
+
+_WITH_PARTICIPANT = (joinedload(Checkup.enrolment, innerjoin=True).joinedload(Enrolment.participant, innerjoin=True),)
+_WITH_ENROLMENT = (joinedload(Checkup.enrolment, innerjoin=True),)
 
 
 def _release(checkup: Checkup) -> None:
@@ -465,22 +470,31 @@ def _record(
     error: ChannelError | None,
 ) -> PerformResult:
     now = ctx.now()
-    message = session.get(OutboundMessage, prepared.message_id, with_for_update=True)
-    checkup = session.get(Checkup, checkup_id, with_for_update=True, populate_existing=True)
-    assert message is not None
-    assert checkup is not None
-    message.updated_at = now
-    ours = checkup.claim_token == token and checkup.action_state == ActionState.running.value
+    outcome: dict[str, object]
     if receipt is not None:
-        message.status = MessageStatus.sent.value
-        message.provider_sid = receipt.sid
-        message.segments = receipt.segments
-        message.sent_at = now
+        outcome = {
+            "status": MessageStatus.sent.value,
+            "provider_sid": receipt.sid,
+            "segments": receipt.segments,
+            "sent_at": now,
+        }
     elif error is not None and error.outcome_unknown:
-        message.status = MessageStatus.unknown.value
+        outcome = {"status": MessageStatus.unknown.value}
     else:
-        message.status = MessageStatus.failed.value
-        message.error_code = error.code if error else None
+        outcome = {"status": MessageStatus.failed.value, "error_code": error.code if error else None}
+    # The message first, then the check-up, as every writer locks them (one UPDATE: no need to load it).
+    session.execute(
+        update(OutboundMessage)
+        .where(OutboundMessage.id == prepared.message_id)
+        .values(updated_at=now, **outcome)
+        .execution_options(synchronize_session=False)
+    )
+    # FOR UPDATE of the check-up only: the enrolment is joined to read it, not to lock it.
+    checkup = session.get(
+        Checkup, checkup_id, with_for_update={"of": Checkup}, populate_existing=True, options=_WITH_ENROLMENT
+    )
+    assert checkup is not None
+    ours = checkup.claim_token == token and checkup.action_state == ActionState.running.value
     if not ours:
         # The lease ran out while we talked to the provider; whoever holds the check-up now reconciles.
         log.warning("send finished after its lease expired", checkup_id=checkup_id)

@@ -54,6 +54,13 @@ class Stored:
     created: bool
 
 
+# Built once per dialect: building an INSERT ... ON CONFLICT costs more than running it on SQLite.
+_STORE = {
+    name: insert(InboundMessage).on_conflict_do_nothing(index_elements=["provider_sid"]).returning(InboundMessage.id)
+    for name, insert in (("postgresql", postgresql.insert), ("sqlite", sqlite.insert))
+}
+
+
 def store_inbound(
     ctx: Context, session: Session, provider_sid: str, from_number: str, body: str, channel: str = "sms"
 ) -> Stored:
@@ -63,22 +70,19 @@ def store_inbound(
     except InvalidPhoneNumber:
         sender = from_number.strip()  # kept as sent (a short code, a withheld id): never matched to anyone
     now = ctx.now()
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
     row = session.execute(
-        insert(InboundMessage)
-        .values(
-            provider_sid=provider_sid,
-            participant_id=None,
-            from_hash=ctx.vault.lookup_hash(sender),
-            from_cipher=ctx.vault.encrypt(sender),
-            body_cipher=ctx.vault.encrypt(body),
-            channel=channel,
-            received_at=now,
-            state="received",
-            attempts=0,
-        )
-        .on_conflict_do_nothing(index_elements=["provider_sid"])
-        .returning(InboundMessage.id)
+        _STORE[session.get_bind().dialect.name],
+        {
+            "provider_sid": provider_sid,
+            "participant_id": None,
+            "from_hash": ctx.vault.lookup_hash(sender),
+            "from_cipher": ctx.vault.encrypt(sender),
+            "body_cipher": ctx.vault.encrypt(body),
+            "channel": channel,
+            "received_at": now,
+            "state": "received",
+            "attempts": 0,
+        },
     ).first()
     if row is not None:
         return Stored(row[0], created=True)
@@ -115,20 +119,28 @@ def match_participant(session: Session, from_hash: str) -> int | None:
     Among several participants with the number (enrolled by different services), the one with a check-up
     awaiting a reply is meant; otherwise the one with a running enrolment; otherwise nobody.
     """
-    candidates = session.scalars(select(Participant.id).where(Participant.phone_hash == from_hash)).all()
-    if len(candidates) <= 1:
-        return candidates[0] if candidates else None
+    participant = _match(session, from_hash)
+    return participant.id if participant is not None else None
+
+
+def _match(session: Session, from_hash: str) -> Participant | None:
+    # The whole row, not only its id: the caller keeps it, so the reply handling that follows finds the
+    # participant in the session instead of loading it again.
+    found = {p.id: p for p in session.scalars(select(Participant).where(Participant.phone_hash == from_hash))}
+    if len(found) <= 1:
+        return next(iter(found.values()), None)
+    candidates = list(found)
     awaiting = session.scalars(
         select(Enrolment.participant_id)
         .join(Checkup, Checkup.enrolment_id == Enrolment.id)
         .where(Enrolment.participant_id.in_(candidates), Checkup.status == CheckupStatus.awaiting.value)
     ).all()
     if len(set(awaiting)) == 1:
-        return awaiting[0]
+        return found[awaiting[0]]
     running = session.scalars(
         select(Enrolment.participant_id).where(Enrolment.participant_id.in_(candidates), Enrolment.status.in_(RUNNING))
     ).all()
-    return running[0] if len(set(running)) == 1 else None
+    return found[running[0]] if len(set(running)) == 1 else None
 
 
 def process_inbound(ctx: Context, factory: sessionmaker[Session], inbound_id: int) -> str:
@@ -139,10 +151,9 @@ def process_inbound(ctx: Context, factory: sessionmaker[Session], inbound_id: in
         inbound = session.get(InboundMessage, inbound_id, with_for_update=True)
         if inbound is None or inbound.state != "received":
             return "done"
-        inbound.attempts += 1
         body = ctx.vault.decrypt(inbound.body_cipher)
-        participant_id = match_participant(session, inbound.from_hash)
-        inbound.participant_id = participant_id
+        participant = _match(session, inbound.from_hash)
+        participant_id = participant.id if participant is not None else None
         word = keyword(body)
         if word == "stop":
             # Our own consent record is the one that counts: every enrolment of this number stops now.
@@ -159,6 +170,9 @@ def process_inbound(ctx: Context, factory: sessionmaker[Session], inbound_id: in
         else:
             handled = handle_reply(ctx, session, participant_id, inbound_id, body)
             outcome, replies = handled.outcome, handled.replies
+        # Set last, so the row is written once, at the commit (not at every autoflush on the way).
+        inbound.attempts += 1
+        inbound.participant_id = participant_id
         inbound.state = "processed"
         inbound.processed_at = ctx.now()
     log.info("inbound processed", inbound_id=inbound_id, participant_id=participant_id, outcome=outcome)

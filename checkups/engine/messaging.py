@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -37,10 +37,16 @@ def deliver(
     """Send ``body`` to a participant once under ``key``; calling again with the same key sends nothing new."""
     with factory() as session, session.begin():
         now = ctx.now()
-        participant = session.get(Participant, participant_id)
-        if participant is None:
+        # The person and whether their number opted out, in one statement.
+        row = session.execute(
+            select(Participant, PhoneOptOut.phone_hash)
+            .outerjoin(PhoneOptOut, PhoneOptOut.phone_hash == Participant.phone_hash)
+            .where(Participant.id == participant_id)
+        ).first()
+        if row is None:
             raise ValueError(f"no participant {participant_id}")
-        if not ignore_opt_out and session.get(PhoneOptOut, participant.phone_hash) is not None:
+        participant, opted_out = row
+        if not ignore_opt_out and opted_out is not None:
             return Delivery("opted_out")
         existing = session.scalars(select(OutboundMessage).where(OutboundMessage.key == key)).first()
         to = ctx.vault.decrypt(participant.phone_cipher)
@@ -87,18 +93,28 @@ def deliver(
             error = caught
         except Exception as caught:
             error = ChannelError(type(caught).__name__, outcome_unknown=True)
-    with factory() as session, session.begin():
-        message = session.get(OutboundMessage, message_id, with_for_update=True)
-        assert message is not None
-        message.updated_at = ctx.now()
-        if receipt is not None:
-            message.status = MessageStatus.sent.value
-            message.provider_sid = receipt.sid
-            message.segments = receipt.segments
-            message.sent_at = ctx.now()
-            return Delivery("sent", message_id)
+    now = ctx.now()
+    outcome: dict[str, object]
+    if receipt is not None:
+        outcome = {
+            "status": MessageStatus.sent.value,
+            "provider_sid": receipt.sid,
+            "segments": receipt.segments,
+            "sent_at": now,
+        }
+    else:
         assert error is not None
-        message.status = MessageStatus.unknown.value if error.outcome_unknown else MessageStatus.failed.value
-        message.error_code = error.code
-        log.warning("reply not sent", participant_id=participant_id, kind=kind, code=error.code)
-        return Delivery("unknown" if error.outcome_unknown else "failed", message_id)
+        status = MessageStatus.unknown.value if error.outcome_unknown else MessageStatus.failed.value
+        outcome = {"status": status, "error_code": error.code}
+    with factory() as session, session.begin():
+        session.execute(
+            update(OutboundMessage)
+            .where(OutboundMessage.id == message_id)
+            .values(updated_at=now, **outcome)
+            .execution_options(synchronize_session=False)
+        )
+    if receipt is not None:
+        return Delivery("sent", message_id)
+    assert error is not None
+    log.warning("reply not sent", participant_id=participant_id, kind=kind, code=error.code)
+    return Delivery("unknown" if error.outcome_unknown else "failed", message_id)

@@ -178,3 +178,34 @@ def test_the_command_prints_where_the_report_is(tmp_path: Path) -> None:
     assert "Volunteer hours needed per week" in result.output
     assert result.output.rstrip().endswith(f"Report: {report}")
     assert report.exists()
+
+
+def test_the_next_action_query_reads_only_the_partial_indexes_on_sqlite(sqlite_template: Path) -> None:
+    """Asked after every event: it must not read the whole checkups table (SQLite uses a partial index only
+    when the query repeats its condition with literal values; the lease sweep's own plan is checked in
+    test_dispatch)."""
+    from sqlalchemy import event
+
+    from checkups.db import make_engine
+    from checkups.simulate import _NEXT_ACTION
+
+    engine = make_engine(f"sqlite:///{sqlite_template}")
+    statements: list[tuple[str, object]] = []
+
+    def record(_conn: object, _cursor: object, sql: str, params: object, *_: object) -> None:
+        statements.append((sql, params))
+
+    try:
+        event.listen(engine, "before_cursor_execute", record)
+        with engine.connect() as connection:
+            connection.execute(_NEXT_ACTION).all()
+        event.remove(engine, "before_cursor_execute", record)
+        ((sql, params),) = [s for s in statements if "lease_until" in s[0]]
+        with engine.connect() as connection:
+            rows = connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}", params).all()  # type: ignore[arg-type]
+    finally:
+        engine.dispose()
+    plan = " / ".join(row[-1] for row in rows)
+    assert "USING INDEX ix_checkups_due" in plan, plan
+    assert "USING INDEX ix_checkups_leased" in plan, plan
+    assert "SCAN checkups" not in plan, plan
