@@ -5,10 +5,12 @@
 
 Runs ``checkups simulate``'s :class:`~checkups.simulate.Simulation` (enrolment, scheduler ticks, dispatch,
 the simulated people's replies through the real parser and risk rules, volunteers) once per database:
-a fresh SQLite file by default, a fresh PostgreSQL database with ``--postgres ADMIN_URL`` (created and
-dropped here), or any empty database with ``--database-url``. Each run is a child process of its own, so
-its peak memory (``ru_maxrss``) is its alone. Prints one row per database. A measurement, not a test:
-nothing here asserts on time. See bench/README.md.
+fresh SQLite files by default, one per worker process (``--workers``; default one per CPU), as
+``checkups simulate`` runs; a fresh PostgreSQL database with ``--postgres ADMIN_URL`` (created and dropped
+here), or any empty database with ``--database-url`` (the whole cohort in one database and one process).
+Each run is a child process of its own, so its peak memory (``ru_maxrss``: the largest of it and its
+workers) is its alone, and its CPU time adds its workers'. Prints one row per database. A measurement,
+not a test: nothing here asserts on time. See bench/README.md.
 """
 
 from __future__ import annotations
@@ -30,26 +32,32 @@ PROTOCOLS = ROOT / "config" / "protocols"
 CLOSED = ("answered", "missed", "skipped", "failed", "cancelled")
 
 
-def measure(url: str, people: int, years: float, seed: int, protocol: str, profile: Path | None) -> dict[str, Any]:
-    """One run on ``url`` (an empty database), in this process; the figures as a dict."""
-    from sqlalchemy import func, select, text
+def measure(
+    url: str, people: int, years: float, seed: int, protocol: str, workers: int | None, profile: Path | None
+) -> dict[str, Any]:
+    """One run, in this process and its workers; the figures as a dict. ``url`` is an empty PostgreSQL (or
+    other) database for the whole cohort, or ``sqlite-shards:DIRECTORY`` for the embedded default: one SQLite
+    file per worker there, as ``checkups simulate`` does without --database-url."""
+    from sqlalchemy import create_engine, text
 
-    from checkups.crypto import Vault, generate_key
     from checkups.logging import configure
     from checkups.migrate import upgrade
-    from checkups.models import Checkup
-    from checkups.simulate import Simulation
+    from checkups.simulate import Simulation, default_shards, prepare_shards
 
     configure(log_format="console", level="WARNING")
-    upgrade(url)
+    if url.startswith("sqlite-shards:"):
+        directory = Path(url.removeprefix("sqlite-shards:"))
+        urls = prepare_shards(directory, min(workers, people) if workers else default_shards(people))
+    else:
+        upgrade(url)
+        urls = [url]
     sim = Simulation(
-        url,
+        urls,
         people_count=people,
         years=years,
         seed=seed,
         protocol=protocol,
         protocols_dir=PROTOCOLS,
-        vault=Vault(generate_key()),
         progress=_progress_to_stderr(),
     )
     profiler = None
@@ -61,20 +69,23 @@ def measure(url: str, people: int, years: float, seed: int, protocol: str, profi
     wall, cpu = time.perf_counter(), time.process_time()
     summary = sim.run()
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
     if profiler is not None:
         profiler.stop()
         assert profile is not None
         profile.write_text(profiler.output_text(unicode=False, color=False))
-    with sim.factory() as session:
-        processed = session.scalar(select(func.count()).select_from(Checkup).where(Checkup.status.in_(CLOSED))) or 0
-        if sim.engine.dialect.name == "postgresql":
-            size = session.scalar(text("SELECT pg_database_size(current_database())")) or 0
-        else:
-            size = Path(sim.engine.url.database or "").stat().st_size
-    sim.close()
+    processed = sum(n for (_phase, status), n in sim.facts.checkups.items() if status in CLOSED)
+    if url.startswith("sqlite-shards:"):
+        size = sum(Path(u.removeprefix("sqlite:///")).stat().st_size for u in urls)
+    else:
+        engine = create_engine(url)
+        with engine.connect() as connection:
+            size = connection.scalar(text("SELECT pg_database_size(current_database())")) or 0
+        engine.dispose()
     events = summary["messages_total"] + summary["inbound"]
     return {
-        "backend": sim.engine.dialect.name,
+        "backend": "sqlite" if url.startswith("sqlite-shards:") else url.split(":", 1)[0].split("+", 1)[0],
+        "processes": len(urls) if len(urls) > 1 else 1,
         "people": people,
         "years": years,
         "checkups": processed,
@@ -82,10 +93,11 @@ def measure(url: str, people: int, years: float, seed: int, protocol: str, profi
         "replies": summary["inbound"],
         "flags": summary["flags_total"],
         "wall_s": round(wall, 1),
-        "cpu_s": round(cpu, 1),
+        "cpu_s": round(cpu + children.ru_utime + children.ru_stime, 1),
         "checkups_per_s": round(processed / wall, 1),
         "events_per_s": round(events / wall, 1),
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        # The largest single process: this one, or the largest worker.
+        "peak_rss_mb": round(max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, children.ru_maxrss) / 1024, 1),
         "database_mb": round(size / 1e6, 1),
     }
 
@@ -117,6 +129,8 @@ def run_child(url: str, args: argparse.Namespace, profile: Path | None) -> dict[
         "--protocol",
         args.protocol,
     ]
+    if args.workers is not None:
+        command += ["--workers", str(args.workers)]
     if profile is not None:
         command += ["--profile", str(profile)]
     env = {k: v for k, v in os.environ.items() if not k.startswith("CHECKUPS_")}
@@ -127,6 +141,7 @@ def run_child(url: str, args: argparse.Namespace, profile: Path | None) -> dict[
 def _print_table(rows: list[dict[str, Any]]) -> None:
     columns = [
         ("backend", "database"),
+        ("processes", "processes"),
         ("people", "people"),
         ("years", "years"),
         ("checkups", "check-ups"),
@@ -151,6 +166,7 @@ def main() -> None:
     parser.add_argument("--years", type=float, default=5.0)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--protocol", default="standard-5y")
+    parser.add_argument("--workers", type=int, help="worker processes on SQLite (default: one per CPU)")
     parser.add_argument("--database-url", action="append", default=[], help="an empty database to run on (repeatable)")
     parser.add_argument(
         "--postgres", metavar="ADMIN_URL", help="also run on a fresh PostgreSQL database created through this URL"
@@ -161,21 +177,25 @@ def main() -> None:
     args = parser.parse_args()
 
     if args.child:
-        print(json.dumps(measure(args.child, args.people, args.years, args.seed, args.protocol, args.profile)))
+        print(
+            json.dumps(
+                measure(args.child, args.people, args.years, args.seed, args.protocol, args.workers, args.profile)
+            )
+        )
         return
 
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="checkups-simbench-") as directory:
         urls = list(args.database_url)
         if not args.no_sqlite:
-            urls.insert(0, f"sqlite:///{Path(directory) / 'simulate.db'}")
+            urls.insert(0, f"sqlite-shards:{Path(directory) / 'shards'}")
         created = None
         if args.postgres:
             created = f"checkups_simbench_{uuid.uuid4().hex[:8]}"
             urls.append(_create_postgres(args.postgres, created))
         try:
             for url in urls:
-                backend = url.split(":", 1)[0].split("+", 1)[0]
+                backend = url.split(":", 1)[0].split("+", 1)[0].removesuffix("-shards")
                 print(f"{backend}: {args.people} people, {args.years:g} years ...", file=sys.stderr, flush=True)
                 profile = None
                 if args.profile is not None:

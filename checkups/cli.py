@@ -473,7 +473,18 @@ def simulate_command(
     database_url: Annotated[
         str | None,
         typer.Option(
-            "--database-url", help="An empty database to use; default: var/simulate-<seed>.db, recreated each run."
+            "--database-url",
+            help="An empty database to run the whole cohort in, in one process; default: SQLite files in "
+            "var/simulate-<seed>/, one per worker, recreated each run.",
+        ),
+    ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers",
+            help="Processes to run the cohort in (default: one per CPU, at least 50 people each); the figures "
+            "do not depend on it.",
+            min=1,
         ),
     ] = None,
     volunteer_capacity: Annotated[
@@ -493,27 +504,26 @@ def simulate_command(
     an HTML report with charts."""
     from sqlalchemy.exc import OperationalError
 
-    from .crypto import Vault, generate_key
     from .migrate import upgrade
     from .protocols.loader import UnknownProtocol
-    from .simulate import Simulation, format_summary, terminal_progress
+    from .simulate import Simulation, SimulationError, default_shards, format_summary, prepare_shards, terminal_progress
     from .simulate_report import render
 
     _configure_logging(quiet=True)
     s = settings()
-    if database_url is None:
-        path = Path("var") / f"simulate-{seed}.db"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        for stale in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
-            stale.unlink(missing_ok=True)
-        database_url = f"sqlite:///{path}"
     try:
-        upgrade(database_url)
+        if database_url is None:
+            shards = min(workers, people) if workers else default_shards(people)
+            urls = prepare_shards(Path("var") / f"simulate-{seed}", shards)
+        else:
+            upgrade(database_url)
+            urls = [database_url]
     except OperationalError as error:
         fail(f"cannot reach the database: {error.orig or error}".splitlines()[0])
-    # Synthetic people only: a key for this run is enough (the numbers are fake).
+    except OSError as error:
+        fail(f"cannot create the simulation's databases in var/: {error.strerror or error}")
     sim = Simulation(
-        database_url,
+        urls,
         people_count=people,
         years=years,
         protocol=protocol,
@@ -522,16 +532,15 @@ def simulate_command(
         sms_price=sms_price,
         minutes_per_flag=minutes_per_flag,
         protocols_dir=s.protocols_dir,
-        vault=Vault(generate_key()),
         progress=terminal_progress(),
     )
     try:
         summary = sim.run()
-        page = render(summary, sim.series())
     except UnknownProtocol as error:
         fail(str(error.args[0]))
-    finally:
-        sim.close()
+    except SimulationError as error:
+        fail(str(error))
+    page = render(summary, sim.series())
     try:
         report.parent.mkdir(parents=True, exist_ok=True)
         report.write_text(page, encoding="utf-8")

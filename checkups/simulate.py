@@ -8,7 +8,17 @@ replies go through :func:`~checkups.engine.inbound.store_inbound` and
 :func:`~checkups.engine.inbound.process_inbound` at their simulated time.
 
 Time is event driven, as in the integration tests' ``World.run``: the clock jumps to the next due action,
-the next expiring lease, the next pending reply or the next volunteer shift, never in small fixed steps.
+the next expiring lease, the next flag deadline, the next pending reply or the next volunteer shift, never
+in small fixed steps.
+
+Shards. People never meet in the engine, so the cohort is split over shards, each its own database and
+clock (:class:`Shard`), run side by side in worker processes, one per CPU (people ``i``, ``i + n``, ... in
+shard ``i`` of ``n``). Volunteers are the one thing people share: once a simulated day the shards stop at
+the shift, the :class:`Simulation` merges their open flags into one queue (most severe first, then by
+deadline, as the engine's own queue orders them) and hands each shard its people's calls. Because every
+event happens at its own instant in any shard, the split changes no figure: the same seed gives the same
+figures on one CPU or on many (a test keeps it so). ``--database-url`` runs the whole cohort in that one
+database, in one process.
 
 Behaviour model (:class:`Behaviour`, every number a parameter):
 
@@ -46,22 +56,29 @@ times ``minutes_per_flag`` (30 by default: a planning heuristic, set it from the
 
 Cost: every check-up goes through the real engine, about twenty transactions and eighty statements, and
 nearly all of the time is SQLAlchemy's Python work per statement (SQLite itself is a few percent). So the
-run takes time in proportion to the number of check-ups, some tens a second on a small machine, not to the
-simulated years. The simulation's own database is thrown away after the run, so it is written without
-fsync. See bench/README.md for the figures.
+run takes time in proportion to the number of check-ups divided by the CPUs, not to the simulated years.
+The simulation's databases are thrown away after the run, so they are written without fsync. See
+bench/README.md for the figures.
 """
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 import math
+import multiprocessing
+import os
 import random
+import shutil
 import statistics
 import sys
+import traceback
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -76,15 +93,17 @@ from .db import READ_ONLY, make_engine, session_factory
 from .engine.context import Context, ProtocolStore, Tuning
 from .engine.dispatch import LEASED, Claim, perform
 from .engine.enrolment import EnrolmentRequest, enrol, ensure_organisation
+from .engine.flags import SEVERITY_ORDER, log_attempt, queue, resolve
 from .engine.flags import claim as claim_flag
-from .engine.flags import log_attempt, queue, resolve
 from .engine.inbound import process_inbound, store_inbound
 from .engine.ticker import Ticker
-from .models import Checkup, CheckupStatus, Enrolment, Flag, Role, User
+from .models import Checkup, CheckupStatus, Enrolment, Flag, Participant, Role, User
+from .protocols.schedule import in_window, zone
 
 START = datetime(2026, 1, 5, tzinfo=UTC)  # a Monday; fixed, so runs compare
 ZONES = ("Europe/London", "Europe/London", "Europe/London", "Europe/Dublin", "America/New_York", "Australia/Sydney")
 ORGANISATION = "sim"
+CLIENT_REF = "sim-"
 VOLUNTEER_HOUR = 13  # UTC: the volunteers' daily shift
 EVALUABLE = timedelta(days=28)  # relapses later than this before the end are too recent to judge detection
 YEAR = timedelta(days=365.25)
@@ -233,98 +252,170 @@ class Person:
 _WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten")
 
 
-@dataclass(frozen=True)
-class Sent:
-    at: datetime
-    participant_id: int
-    key: str
-    kind: str
-    channel: str
-    segments: int
-    timezone: str | None
+def scheduled_key(key: str) -> bool:
+    """A check-up action (send, reminder, call) rather than an answer to something the person wrote."""
+    parts = key.split(":")
+    return parts[0] == "checkup" and len(parts) > 2 and parts[2] in ("send", "remind", "fallback")
 
-    @property
-    def scheduled(self) -> bool:
-        """A check-up action (send, reminder, call) rather than an answer to something the person wrote."""
-        parts = self.key.split(":")
-        return parts[0] == "checkup" and len(parts) > 2 and parts[2] in ("send", "remind", "fallback")
+
+@dataclass
+class Facts:
+    """What one shard saw, in a form that adds up across shards (and pickles small between processes)."""
+
+    weeks: int
+    messages: Counter[tuple[str, str]] = field(default_factory=Counter)  # (channel, kind) -> sent
+    messages_by_week: dict[str, list[int]] = field(default_factory=dict)  # channel -> sent per week
+    sms_segments: int = 0
+    scheduled: int = 0  # check-up actions sent (the ones a send window applies to)
+    outside_window: int = 0  # of those, sent outside the person's window: must stay 0 (invariant 1)
+    inbound: int = 0
+    checkups: Counter[tuple[str, str]] = field(default_factory=Counter)  # (phase, status) -> check-ups
+    closed_by_week: list[int] = field(default_factory=list)
+    answered_by_week: list[int] = field(default_factory=list)
+    opted_out: int = 0
+    # (person, severity, when each reason was raised, created, claimed): the person by their number in the
+    # cohort, so figures never depend on which database they were in
+    flags: list[tuple[int, str, tuple[datetime, ...], datetime, datetime | None]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.closed_by_week = self.closed_by_week or [0] * self.weeks
+        self.answered_by_week = self.answered_by_week or [0] * self.weeks
+
+    def add(self, other: Facts) -> Facts:
+        self.messages.update(other.messages)
+        for channel, counts in other.messages_by_week.items():
+            mine = self.messages_by_week.setdefault(channel, [0] * self.weeks)
+            self.messages_by_week[channel] = [a + b for a, b in zip(mine, counts, strict=True)]
+        self.sms_segments += other.sms_segments
+        self.scheduled += other.scheduled
+        self.outside_window += other.outside_window
+        self.inbound += other.inbound
+        self.checkups.update(other.checkups)
+        self.closed_by_week = [a + b for a, b in zip(self.closed_by_week, other.closed_by_week, strict=True)]
+        self.answered_by_week = [a + b for a, b in zip(self.answered_by_week, other.answered_by_week, strict=True)]
+        self.opted_out += other.opted_out
+        self.flags = sorted([*self.flags, *other.flags], key=_flag_order)
+        return self
+
+
+def _flag_order(flag: tuple[int, str, tuple[datetime, ...], datetime, datetime | None]) -> tuple[int, datetime]:
+    return flag[0], flag[3]  # by person, then when it was raised: the same order from any split
+
+
+def week_of(at: datetime, weeks: int) -> int:
+    return min(weeks - 1, max(0, int((_aware(at) - START) / WEEK)))
 
 
 class SimulatedPeople:
-    """A channel (SMS and voice) whose recipients are :class:`Person` objects. Records every send."""
+    """A channel (SMS and voice) whose recipients are one shard's :class:`Person` objects; counts every send."""
 
     kind = "simulated"
 
-    def __init__(self, sim: Simulation) -> None:
-        self.sim = sim
-        self.sent: list[Sent] = []
+    def __init__(self, shard: Shard) -> None:
+        self.shard = shard
+        self.count = 0
         self._by_key: dict[str, Receipt] = {}
 
     def send(self, message: Outgoing) -> Receipt:
-        now = self.sim.clock.now()
-        receipt = Receipt(sid=f"SIM{len(self.sent)}", segments=segments(message.body))
+        shard, facts = self.shard, self.shard.facts
+        now = shard.clock.now()
+        self.count += 1
+        receipt = Receipt(sid=f"SIM{self.count}", segments=segments(message.body))
         self._by_key[message.key] = receipt
-        self.sent.append(
-            Sent(
-                now,
-                message.participant_id,
-                message.key,
-                message.kind,
-                message.channel,
-                receipt.segments,
-                message.timezone,
-            )
-        )
-        self.sim.received(message, now)
+        facts.messages[(message.channel, message.kind)] += 1
+        facts.messages_by_week.setdefault(message.channel, [0] * facts.weeks)[week_of(now, facts.weeks)] += 1
+        if message.channel == "sms":
+            facts.sms_segments += receipt.segments
+        if scheduled_key(message.key):
+            facts.scheduled += 1
+            if not in_window(now, zone(message.timezone or "UTC"), shard.send_window):
+                facts.outside_window += 1
+        shard.received(message, now)
         return receipt
 
     def lookup(self, message: Outgoing, sent_after: datetime) -> Receipt | None:
         return self._by_key.get(message.key)
 
 
-@dataclass
-class Simulation:
-    url: str
-    people_count: int = 200
-    years: float = 1.0
-    protocol: str = "standard-5y"
-    seed: int = 1
-    volunteer_capacity: int = 20
-    sms_price: float = 0.04
-    # Volunteer time one flag takes: reading the history, one to three call attempts, notes. A planning
-    # heuristic, not a measured figure: set it from your own service's records.
-    minutes_per_flag: float = 30.0
-    behaviour: Behaviour = field(default_factory=Behaviour)
-    protocols_dir: Path | None = None
-    vault: Vault | None = None
-    progress: Callable[[float], None] | None = None
+@dataclass(frozen=True)
+class Plan:
+    """What every shard is told: the cohort, the protocol and the people's behaviour."""
 
-    def __post_init__(self) -> None:
+    people_count: int
+    years: float
+    protocol: str
+    seed: int
+    behaviour: Behaviour
+    protocols_dir: Path | None
+
+    @property
+    def end(self) -> datetime:
+        return START + self.years * YEAR
+
+    @property
+    def weeks(self) -> int:
+        return max(1, math.ceil((self.end - START) / WEEK))
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """An open flag in a shard's queue, as the shared volunteer queue orders it."""
+
+    rank: int  # SEVERITY_ORDER: 0 is the most severe
+    due_by: datetime
+    created_at: datetime
+    person: int
+    shard: int
+    flag_id: int
+    claimed: bool
+
+
+class Shard:
+    """One database and the people in it, run by the real engine on its own simulated clock.
+
+    People never meet in the engine: what happens to one depends on their own check-ups, replies and flags,
+    and on the volunteers, whose queue the :class:`Simulation` keeps across every shard. The clock stops at
+    each event of each person (a due action, an expiring lease, a flag's deadline, a reply), so an event
+    happens at the same instant whichever shard the person is in: splitting the cohort changes no figure.
+    """
+
+    def __init__(self, number: int, url: str, plan: Plan, people: list[int]) -> None:
+        self.number = number
+        self.plan = plan
         self.clock = SettableClock(START)
-        self.end = START + self.years * YEAR
-        self.engine = make_engine(self.url)
+        self.engine = make_engine(url)
         if self.engine.dialect.name == "sqlite":
-            # The simulation's database is thrown away after the run: no fsync at each of its ~10 commits
-            # per check-up (a crash loses nothing worth keeping). Registered after make_engine's own
-            # pragmas, so it overrides their synchronous=NORMAL.
+            # The simulation's database is thrown away after the run: no fsync at each of its commits (a
+            # crash loses nothing worth keeping). Registered after make_engine's own pragmas, so it overrides
+            # their synchronous=NORMAL.
             event.listen(self.engine, "connect", _no_fsync)
         self.factory: sessionmaker[Session] = session_factory(self.engine)
+        # A person's participant id is their number in the cohort plus one, in whichever shard they are: the
+        # engine spreads send times within the window by participant id, so ids given by insertion order
+        # would move people's messages when the cohort is split differently.
+        event.listen(Participant, "before_insert", self._number_participant)
+        self.facts = Facts(plan.weeks)
         self.channel = SimulatedPeople(self)
         self.ctx = Context(
-            vault=self.vault or Vault(generate_key()),
-            protocols=ProtocolStore(self.protocols_dir),
+            vault=Vault(generate_key()),  # synthetic people: a key for this run is enough
+            protocols=ProtocolStore(plan.protocols_dir),
             channels={"sms": self.channel, "voice": self.channel},  # type: ignore[dict-item]
             clock=self.clock,
             # Nothing may depend on the wall clock: one tick claims everything due.
             tuning=Tuning(tick_budget=timedelta(days=365)),
         )
-        self.people = [Person.create(i, self.seed, self.behaviour, self.end - START) for i in range(self.people_count)]
+        horizon = plan.end - START
+        self.people = {i: Person.create(i, plan.seed, plan.behaviour, horizon) for i in people}
         self.by_participant: dict[int, Person] = {}
         self.replies: list[tuple[datetime, int, int, str]] = []  # (at, person, their seq, text): a heap
-        self.inbound_count = 0
         self._questions: list[tuple[str, str]] = []  # (text, question id), longest text first
         self.volunteer_id = 0
-        self.vol_rng = random.Random(f"checkups-simulate:{self.seed}:volunteers")  # noqa: S311
+        self.ticker = Ticker(self.ctx, self.factory, self._perform, holder=f"simulate-{plan.seed}-{number}")
+        self._next: datetime | None = START  # the first turn ticks
+
+    def _number_participant(self, _mapper: Any, connection: Any, participant: Participant) -> None:
+        if connection.engine is self.engine and participant.client_ref.startswith(CLIENT_REF):
+            participant.id = int(participant.client_ref.removeprefix(CLIENT_REF)) + 1
 
     # --- the people's side ----------------------------------------------------------------------------
 
@@ -339,7 +430,7 @@ class Simulation:
         person = self.by_participant.get(message.participant_id)
         if person is None or person.opted_out or person.dropped_out(now):
             return
-        b = self.behaviour
+        b = self.plan.behaviour
         months = (now - person.discharged) / (YEAR / 12)
         p = b.respond_probability(months, person.engagement)
         rng = person.rng
@@ -369,13 +460,14 @@ class Simulation:
                 self._plan(person, now + self._delay(rng), person.question)
 
     def _delay(self, rng: random.Random) -> timedelta:
-        minutes = rng.lognormvariate(math.log(self.behaviour.reply_median_minutes), self.behaviour.reply_sigma)
+        b = self.plan.behaviour
+        minutes = rng.lognormvariate(math.log(b.reply_median_minutes), b.reply_sigma)
         return timedelta(minutes=min(minutes, 3 * 24 * 60))
 
     def _plan(self, person: Person, at: datetime, question: str | None, force_clean: bool = False) -> None:
         if person.reply_pending or question is None:
             return
-        text = person.answer(question, at, self.behaviour, clean=force_clean and person.rng.random() < 0.85)
+        text = person.answer(question, at, self.plan.behaviour, clean=force_clean and person.rng.random() < 0.85)
         person.reply_pending = True
         person.seq += 1
         heapq.heappush(self.replies, (at, person.index, person.seq, text))
@@ -392,38 +484,22 @@ class Simulation:
                 person.opted_out = True
             with self.factory() as session, session.begin():
                 stored = store_inbound(self.ctx, session, f"SIMIN{index}.{seq}", person.phone, text)
-            self.inbound_count += 1
+            self.facts.inbound += 1
             process_inbound(self.ctx, self.factory, stored.inbound_id)
-
-    # --- the volunteers' side -------------------------------------------------------------------------
-
-    def _volunteer_shift(self, now: datetime) -> None:
-        with self.factory() as session, session.begin():
-            for flag in queue(session)[: self.volunteer_capacity]:
-                if flag.state == "claimed":
-                    continue
-                claim_flag(session, flag.id, self.volunteer_id, now)
-                reached = self.vol_rng.random() < 0.7
-                log_attempt(session, flag.id, self.volunteer_id, "reached" if reached else "no_answer", None, now)
-                outcome = (
-                    self.vol_rng.choice(("re_engaged_treatment", "referred_recovery_support", "no_action_needed"))
-                    if reached
-                    else "not_reached"
-                )
-                resolve(session, flag.id, self.volunteer_id, outcome, None, now)
 
     # --- the run ----------------------------------------------------------------------------------------
 
     def setup(self) -> None:
         now = self.clock.now()
-        protocol = self.ctx.protocols.current(self.protocol)
+        protocol = self.ctx.protocols.current(self.plan.protocol)
+        self.send_window = protocol.send_window
         self._questions = sorted(
             ((q.text[protocol.default_language], q.id) for q in protocol.questions), key=lambda t: -len(t[0])
         )
         with self.factory() as session, session.begin():
             ensure_organisation(session, ORGANISATION, "Simulated service", now)
             user = User(
-                email=f"volunteer-{self.seed}@simulated.invalid",
+                email=f"volunteer-{self.plan.seed}@simulated.invalid",
                 password_hash="!simulated",  # noqa: S106 (not a hash: no login possible)
                 role=Role.volunteer.value,
                 active=True,
@@ -432,17 +508,17 @@ class Simulation:
             session.add(user)
             session.flush()
             self.volunteer_id = user.id
-        for person in self.people:
+        for person in self.people.values():
             result = enrol(
                 self.ctx,
                 self.factory,
                 EnrolmentRequest(
                     organisation=ORGANISATION,
-                    client_ref=f"sim-{person.index:05d}",
+                    client_ref=f"{CLIENT_REF}{person.index:05d}",
                     phone=person.phone,
                     timezone=person.timezone,
                     anchor_date=person.discharged.date(),
-                    protocol=self.protocol,
+                    protocol=self.plan.protocol,
                     consent_by="simulation",
                     consent_method="electronic",
                     consent_channels=("sms", "voice"),
@@ -452,80 +528,352 @@ class Simulation:
             person.participant_id = result.enrolment.participant_id
             self.by_participant[person.participant_id] = person
 
-    def _next_action(self) -> datetime | None:
-        """When the scheduler next has something to do: a due action or an expiring lease (plus a second)."""
+    def _next_event(self) -> datetime | None:
+        """When the scheduler next has something to do: a due action, an expiring lease or a flag's deadline
+        passing (the last two plus a second: they count once past)."""
         with self.engine.connect().execution_options(**{READ_ONLY: True}) as connection:
-            action, lease = connection.execute(_NEXT_ACTION).one()
-        if lease is not None:
-            lease += timedelta(seconds=1)
-        found = [_aware(t) for t in (action, lease) if t is not None]
+            action, lease, deadline = connection.execute(_NEXT_EVENT).one()
+        found = [_aware(action)] if action is not None else []
+        found += [_aware(t) + timedelta(seconds=1) for t in (lease, deadline) if t is not None]
         return min(found) if found else None
 
-    def run(self) -> dict[str, Any]:
-        self.setup()
-        ticker = Ticker(
-            self.ctx,
-            self.factory,
-            lambda c: self._perform(c),
-            holder=f"simulate-{self.seed}",
-        )
-        shift = datetime.combine(START.date(), time(VOLUNTEER_HOUR), UTC)
-        last_tick: datetime | None = None
-        total = (self.end - START).total_seconds()
-        next_action = self._next_action()
+    def advance(self, until: datetime) -> list[Waiting]:
+        """Run every event up to ``until`` (the next volunteer shift, or the end); return the open flags."""
         while True:
             now = self.clock.now()
-            if (next_action is not None and next_action <= now) or last_tick is None or now - last_tick >= WEEK:
-                ticker.tick()
-                last_tick = now
+            if self._next is not None and self._next <= now:
+                self.ticker.tick()
             self._deliver_replies(now)
-            if now >= shift:
-                self._volunteer_shift(now)
-                shift += timedelta(days=1)
-                if self.progress is not None:
-                    self.progress((now - START).total_seconds() / total)
-            if now >= self.end:
-                if self.progress is not None:
-                    self.progress(1.0)
+            # Ticks and replies both change what is due next.
+            self._next = self._next_event()
+            if now >= until:
                 break
-            # Ticks, replies and shifts all change what is due next.
-            next_action = self._next_action()
-            candidates = [self.end, shift]
-            if next_action is not None:
-                candidates.append(next_action)
+            candidates = [until]
+            if self._next is not None:
+                candidates.append(self._next)
             if self.replies:
                 candidates.append(self.replies[0][0])
-            self.clock.set(max(min(candidates), now + timedelta(seconds=1)))
-        return self.summary()
+            target = min(candidates)
+            self.clock.set(target if target > now else now + timedelta(seconds=1))
+        with self.factory() as session:
+            return [
+                Waiting(
+                    SEVERITY_ORDER.index(f.severity),
+                    _aware(f.due_by),
+                    _aware(f.created_at),
+                    self.by_participant[f.participant_id].index,
+                    self.number,
+                    f.id,
+                    f.state == "claimed",
+                )
+                for f in queue(session)
+            ]
+
+    def work(self, assignments: list[tuple[int, bool, str]]) -> None:
+        """The volunteers call the people of these flags now: (flag, reached, outcome) each."""
+        now = self.clock.now()
+        with self.factory() as session, session.begin():
+            for flag_id, reached, outcome in assignments:
+                claim_flag(session, flag_id, self.volunteer_id, now)
+                log_attempt(session, flag_id, self.volunteer_id, "reached" if reached else "no_answer", None, now)
+                resolve(session, flag_id, self.volunteer_id, outcome, None, now)
 
     def _perform(self, claim: Claim) -> None:
         perform(self.ctx, self.factory, claim.checkup_id, claim.token)
 
+    def collect(self) -> Facts:
+        """This shard's figures, from its database and its channel."""
+        facts = self.facts
+        weeks = facts.weeks
+        with self.factory() as session:
+            for phase, status, count in session.execute(
+                select(Checkup.phase, Checkup.status, func.count()).group_by(Checkup.phase, Checkup.status)
+            ):
+                facts.checkups[(phase, status)] += count
+            for closed_at, status in session.execute(
+                select(Checkup.closed_at, Checkup.status).where(
+                    Checkup.status.in_((CheckupStatus.answered.value, CheckupStatus.missed.value))
+                )
+            ):
+                week = week_of(closed_at, weeks)
+                facts.closed_by_week[week] += 1
+                facts.answered_by_week[week] += status == CheckupStatus.answered.value
+            facts.opted_out = (
+                session.scalar(select(func.count()).select_from(Enrolment).where(Enrolment.status == "opted_out")) or 0
+            )
+            rows = session.execute(
+                select(Flag.participant_id, Flag.severity, Flag.reasons, Flag.created_at, Flag.claimed_at)
+            )
+            facts.flags = sorted(
+                [
+                    (
+                        self.by_participant[f.participant_id].index,
+                        f.severity,
+                        tuple(datetime.fromisoformat(reason["at"]) for reason in f.reasons),
+                        _aware(f.created_at),
+                        _aware(f.claimed_at) if f.claimed_at is not None else None,
+                    )
+                    for f in rows
+                ],
+                key=_flag_order,
+            )
+        return facts
+
+    def close(self) -> None:
+        if event.contains(Participant, "before_insert", self._number_participant):
+            event.remove(Participant, "before_insert", self._number_participant)
+        self.engine.dispose()
+
+
+# Asked after every event: one statement, built once (SQLAlchemy then reuses its cache key and compiled form),
+# reading only the partial indexes ix_checkups_due and ix_checkups_leased, and the (small) open flags.
+_NEXT_EVENT = select(
+    select(func.min(Checkup.action_at))
+    .where(Checkup.action_state == "ready", Checkup.action.is_not(None))
+    .scalar_subquery(),
+    select(func.min(Checkup.lease_until)).where(LEASED).scalar_subquery(),
+    select(func.min(Flag.due_by)).where(Flag.state != "resolved", Flag.escalated_at.is_(None)).scalar_subquery(),
+)
+
+
+# --- running the shards: in this process, or in worker processes --------------------------------------------
+
+
+class _InProcess:
+    """The shards run here, one after the other (one database given by URL, or a single shard)."""
+
+    def __init__(self, plan: Plan, specs: list[tuple[int, str, list[int]]]) -> None:
+        self.shards = [Shard(number, url, plan, people) for number, url, people in specs]
+        for shard in self.shards:
+            shard.setup()
+
+    def step(self, work: dict[int, list[tuple[int, bool, str]]], until: datetime) -> list[Waiting]:
+        waiting: list[Waiting] = []
+        for shard in self.shards:
+            if work.get(shard.number):
+                shard.work(work[shard.number])
+            waiting += shard.advance(until)
+        return waiting
+
+    def collect(self) -> list[Facts]:
+        return [shard.collect() for shard in self.shards]
+
+    def close(self) -> None:
+        for shard in self.shards:
+            shard.close()
+
+
+def _serve(connection: Connection, plan: Plan, specs: list[tuple[int, str, list[int]]], log_level: str) -> None:
+    """A worker process: runs its shards on the coordinator's commands until told to stop."""
+    from .logging import configure
+
+    configure(log_format="console", level=log_level)
+    runner: _InProcess | None = None
+    try:
+        runner = _InProcess(plan, specs)
+        connection.send(("ok", None))
+        while True:
+            command, *args = connection.recv()
+            if command == "step":
+                connection.send(("ok", runner.step(*args)))
+            elif command == "collect":
+                connection.send(("ok", runner.collect()))
+            else:
+                break
+    except (EOFError, KeyboardInterrupt):
+        pass  # the coordinator is gone or stopping: nothing to report to
+    except BaseException:
+        connection.send(("error", traceback.format_exc()))
+    finally:
+        if runner is not None:
+            runner.close()
+        connection.close()
+
+
+class SimulationError(RuntimeError):
+    """A shard failed in a worker process; the message carries its traceback."""
+
+
+class _Workers:
+    """Each worker process runs some of the shards; every step waits for all of them (the volunteers' queue
+    is shared, so the shards meet at every shift)."""
+
+    def __init__(self, plan: Plan, specs: list[tuple[int, str, list[int]]], workers: int, log_level: str) -> None:
+        context = multiprocessing.get_context("spawn")  # no inherited database connections or threads
+        self.connections: list[Connection] = []
+        self.processes: list[BaseProcess] = []
+        for w in range(workers):
+            mine = specs[w::workers]
+            parent, child = context.Pipe()
+            process = context.Process(target=_serve, args=(child, plan, mine, log_level), daemon=True)
+            process.start()
+            child.close()
+            self.connections.append(parent)
+            self.processes.append(process)
+        try:
+            for connection in self.connections:
+                self._answer(connection)  # each worker has set its shards up (enrolled their people)
+        except BaseException:
+            self.close()
+            raise
+
+    def _answer(self, connection: Connection) -> Any:
+        try:
+            status, value = connection.recv()
+        except EOFError:
+            raise SimulationError("a simulation worker process stopped unexpectedly") from None
+        if status == "error":
+            raise SimulationError(f"a simulation worker failed:\n{value}")
+        return value
+
+    def _ask(self, *command: Any) -> list[Any]:
+        for connection in self.connections:
+            connection.send(command)
+        return [self._answer(connection) for connection in self.connections]
+
+    def step(self, work: dict[int, list[tuple[int, bool, str]]], until: datetime) -> list[Waiting]:
+        return [w for part in self._ask("step", work, until) for w in part]
+
+    def collect(self) -> list[Facts]:
+        return [facts for part in self._ask("collect") for facts in part]
+
+    def close(self) -> None:
+        for connection in self.connections:
+            with contextlib.suppress(OSError):
+                connection.send(("stop",))
+            connection.close()
+        for process in self.processes:
+            process.join(timeout=10)
+            if process.is_alive():
+                process.kill()
+
+
+def available_cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def default_shards(people: int) -> int:
+    """One shard per CPU, but no shard under :data:`MIN_SHARD` people (a process costs about a second)."""
+    return max(1, min(available_cpus(), people // MIN_SHARD))
+
+
+MIN_SHARD = 50
+
+
+def prepare_shards(directory: Path, count: int) -> list[str]:
+    """Fresh SQLite databases ``shard-N.db`` in ``directory`` (old ones removed), migrated: their URLs."""
+    from .migrate import upgrade
+
+    directory.mkdir(parents=True, exist_ok=True)
+    for stale in directory.glob("shard-*.db*"):
+        stale.unlink()
+    paths = [directory / f"shard-{n}.db" for n in range(count)]
+    upgrade(f"sqlite:///{paths[0]}")
+    for path in paths[1:]:
+        shutil.copyfile(paths[0], path)  # migrated once: the same empty schema for every shard
+    return [f"sqlite:///{path}" for path in paths]
+
+
+@dataclass
+class Simulation:
+    """The cohort, split over ``len(urls)`` shards (each an empty, migrated database), run to the end.
+
+    With one URL the run is in this process; with several, ``workers`` processes (one per shard by default)
+    run them side by side. Volunteers work one queue across all shards, once a day. The split changes no
+    figure: the same seed gives the same figures whatever the number of shards or workers.
+    """
+
+    urls: list[str]
+    people_count: int = 200
+    years: float = 1.0
+    protocol: str = "standard-5y"
+    seed: int = 1
+    volunteer_capacity: int = 20
+    sms_price: float = 0.04
+    # Volunteer time one flag takes: reading the history, one to three call attempts, notes. A planning
+    # heuristic, not a measured figure: set it from your own service's records.
+    minutes_per_flag: float = 30.0
+    behaviour: Behaviour = field(default_factory=Behaviour)
+    protocols_dir: Path | None = None
+    progress: Callable[[float], None] | None = None
+    workers: int | None = None  # processes; default: one per shard when there are several
+    log_level: str = "WARNING"  # of the worker processes
+
+    def __post_init__(self) -> None:
+        if not self.urls:
+            raise ValueError("a simulation needs at least one database")
+        self.plan = Plan(self.people_count, self.years, self.protocol, self.seed, self.behaviour, self.protocols_dir)
+        self.end = self.plan.end
+        self.people = [Person.create(i, self.seed, self.behaviour, self.end - START) for i in range(self.people_count)]
+        self.vol_rng = random.Random(f"checkups-simulate:{self.seed}:volunteers")  # noqa: S311
+        self.facts = Facts(self.plan.weeks)
+
+    def _runner(self) -> _InProcess | _Workers:
+        shards = len(self.urls)
+        specs = [(n, url, list(range(n, self.people_count, shards))) for n, url in enumerate(self.urls)]
+        workers = min(shards, self.workers or shards)
+        if workers <= 1:
+            return _InProcess(self.plan, specs)
+        return _Workers(self.plan, specs, workers, self.log_level)
+
+    def _volunteers(self, waiting: list[Waiting]) -> dict[int, list[tuple[int, bool, str]]]:
+        """Today's calls: the first ``volunteer_capacity`` flags of the shared queue, most severe first, then
+        by deadline (one queue, as in a real service, whichever shard a person is in)."""
+        work: dict[int, list[tuple[int, bool, str]]] = {}
+        for flag in sorted(waiting, key=lambda w: (w.rank, w.due_by, w.created_at, w.person))[
+            : self.volunteer_capacity
+        ]:
+            if flag.claimed:
+                continue
+            reached = self.vol_rng.random() < 0.7
+            outcome = (
+                self.vol_rng.choice(("re_engaged_treatment", "referred_recovery_support", "no_action_needed"))
+                if reached
+                else "not_reached"
+            )
+            work.setdefault(flag.shard, []).append((flag.flag_id, reached, outcome))
+        return work
+
+    def run(self) -> dict[str, Any]:
+        ProtocolStore(self.protocols_dir).current(self.protocol)  # an unknown name fails here, not in a worker
+        runner = self._runner()
+        try:
+            shift = datetime.combine(START.date(), time(VOLUNTEER_HOUR), UTC)
+            total = (self.end - START).total_seconds()
+            work: dict[int, list[tuple[int, bool, str]]] = {}
+            while True:
+                until = min(shift, self.end)
+                waiting = runner.step(work, until)
+                if self.progress is not None:
+                    self.progress((until - START).total_seconds() / total)
+                if until >= self.end:
+                    break
+                work = self._volunteers(waiting)
+                shift += timedelta(days=1)
+            facts = Facts(self.plan.weeks)
+            for part in runner.collect():
+                facts.add(part)
+            self.facts = facts
+        finally:
+            runner.close()
+        return self.summary()
+
     # --- the figures ------------------------------------------------------------------------------------
 
     def _weeks(self) -> int:
-        return max(1, math.ceil((self.end - START) / WEEK))
+        return self.plan.weeks
 
-    def _week_of(self, at: datetime) -> int:
-        return min(self._weeks() - 1, max(0, int((_aware(at) - START) / WEEK)))
-
-    def _flags(self) -> list[Any]:
-        with self.factory() as session:
-            return list(
-                session.execute(
-                    select(Flag.participant_id, Flag.severity, Flag.reasons, Flag.created_at, Flag.claimed_at)
-                ).all()
-            )
-
-    def _relapse_delays(self, flags: list[Any]) -> tuple[int, int, int, list[float], list[float]]:
+    def _relapse_delays(self) -> tuple[int, int, int, list[float], list[float]]:
         """(relapses, evaluable, never flagged, days relapse to first flag, days relapse to first contact)."""
         flag_times: dict[int, list[datetime]] = {}
         contact_times: dict[int, list[datetime]] = {}
-        for f in flags:
-            for reason in f.reasons:
-                flag_times.setdefault(f.participant_id, []).append(datetime.fromisoformat(reason["at"]))
-            if f.claimed_at is not None:
-                contact_times.setdefault(f.participant_id, []).append(_aware(f.claimed_at))
+        for person, _severity, reasons, _created, claimed_at in self.facts.flags:
+            flag_times.setdefault(person, []).extend(reasons)
+            if claimed_at is not None:
+                contact_times.setdefault(person, []).append(claimed_at)
         to_flag: list[float] = []
         to_contact: list[float] = []
         relapses = evaluable = never = 0
@@ -536,14 +884,13 @@ class Simulation:
             if person.relapse_at > self.end - EVALUABLE:
                 continue
             evaluable += 1
-            pid = person.participant_id
-            flagged = [t for t in flag_times.get(pid, []) if t >= person.relapse_at]  # type: ignore[arg-type]
+            flagged = [t for t in flag_times.get(person.index, []) if t >= person.relapse_at]
             if not flagged:
                 never += 1
                 continue
             first = min(flagged)
             to_flag.append((first - person.relapse_at).total_seconds() / 86400)
-            contacts = [t for t in contact_times.get(pid, []) if t >= first]  # type: ignore[arg-type]
+            contacts = [t for t in contact_times.get(person.index, []) if t >= first]
             if contacts:
                 to_contact.append((min(contacts) - person.relapse_at).total_seconds() / 86400)
         return relapses, evaluable, never, to_flag, to_contact
@@ -552,25 +899,20 @@ class Simulation:
         """Volunteer time the flags of each week need: ``minutes_per_flag`` each (see :class:`Simulation`)."""
         return [round(n * self.minutes_per_flag / 60, 2) for n in flags_per_week]
 
+    def _flags_per_week(self) -> list[int]:
+        per_week = [0] * self._weeks()
+        for _person, _severity, _reasons, created_at, _claimed in self.facts.flags:
+            per_week[week_of(created_at, self._weeks())] += 1
+        return per_week
+
     def summary(self) -> dict[str, Any]:
-        sent = self.channel.sent
+        facts = self.facts
         messages: dict[str, dict[str, int]] = {}
-        for s in sent:
-            messages.setdefault(s.channel, Counter())[s.kind] += 1  # type: ignore[arg-type]
-        sms_segments = sum(s.segments for s in sent if s.channel == "sms")
-        with self.factory() as session:
-            rows = session.execute(
-                select(Checkup.phase, Checkup.status, func.count())
-                .join(Enrolment, Checkup.enrolment_id == Enrolment.id)
-                .group_by(Checkup.phase, Checkup.status)
-            ).all()
-            opted_out = session.scalar(
-                select(func.count()).select_from(Enrolment).where(Enrolment.status == "opted_out")
-            )
-        flags = self._flags()
-        by_phase: dict[str, dict[str, int]] = {}
-        for phase, status, count in rows:
-            by_phase.setdefault(phase, Counter())[status] += count  # type: ignore[arg-type]
+        for (channel, kind), count in facts.messages.items():
+            messages.setdefault(channel, {})[kind] = count
+        by_phase: dict[str, Counter[str]] = {}
+        for (phase, status), count in facts.checkups.items():
+            by_phase.setdefault(phase, Counter())[status] += count
         response_rate = {}
         for phase, counts in sorted(by_phase.items()):
             answered = counts.get(CheckupStatus.answered.value, 0)
@@ -580,23 +922,23 @@ class Simulation:
                 "closed": closed,
                 "rate": round(answered / closed, 4) if closed else None,
             }
-        severity = Counter(f.severity for f in flags)
-        per_week = [0] * self._weeks()
-        for f in flags:
-            per_week[self._week_of(f.created_at)] += 1
+        severity = Counter(severity for _person, severity, *_ in facts.flags)
+        per_week = self._flags_per_week()
         hours = self.volunteer_hours(per_week)
-        relapses, evaluable, never, to_flag, to_contact = self._relapse_delays(flags)
+        relapses, evaluable, never, to_flag, to_contact = self._relapse_delays()
         return {
             "people": self.people_count,
             "years": self.years,
             "protocol": self.protocol,
             "seed": self.seed,
             "messages": {channel: dict(sorted(kinds.items())) for channel, kinds in sorted(messages.items())},
-            "messages_total": len(sent),
-            "inbound": self.inbound_count,
+            "messages_total": sum(facts.messages.values()),
+            "inbound": facts.inbound,
+            "checkups": sum(facts.checkups.values()),
+            "outside_window": facts.outside_window,
             "response_rate_by_phase": response_rate,
             "flags_by_severity": dict(sorted(severity.items())),
-            "flags_total": len(flags),
+            "flags_total": len(facts.flags),
             "flags_per_week": {
                 "mean": round(statistics.fmean(per_week), 2) if per_week else 0.0,
                 "max": max(per_week, default=0),
@@ -615,61 +957,29 @@ class Simulation:
                 "days_to_contact": _spread(to_contact),
                 "contacted": len(to_contact),
             },
-            "opted_out": opted_out or 0,
+            "opted_out": facts.opted_out,
             "dropped_out": sum(1 for p in self.people if p.dropped_out(self.end)),
-            "sms_segments": sms_segments,
-            "sms_cost": round(sms_segments * self.sms_price, 2),
+            "sms_segments": facts.sms_segments,
+            "sms_cost": round(facts.sms_segments * self.sms_price, 2),
         }
 
     def series(self) -> dict[str, Any]:
         """Week-by-week figures for the report's charts (week 0 starts at the simulation's start)."""
         weeks = self._weeks()
-        messages: dict[str, list[int]] = {}
-        for s in self.channel.sent:
-            messages.setdefault(s.channel, [0] * weeks)[self._week_of(s.at)] += 1
-        closed = [0] * weeks
-        answered = [0] * weeks
-        with self.factory() as session:
-            rows = session.execute(
-                select(Checkup.closed_at, Checkup.status).where(
-                    Checkup.status.in_((CheckupStatus.answered.value, CheckupStatus.missed.value))
-                )
-            ).all()
-        for closed_at, status in rows:
-            week = self._week_of(closed_at)
-            closed[week] += 1
-            answered[week] += status == CheckupStatus.answered.value
-        flags = self._flags()
         by_severity: dict[str, list[int]] = {}
-        per_week = [0] * weeks
-        for f in flags:
-            week = self._week_of(f.created_at)
-            by_severity.setdefault(f.severity, [0] * weeks)[week] += 1
-            per_week[week] += 1
-        _, _, _, to_flag, to_contact = self._relapse_delays(flags)
+        for _person, severity, _reasons, created_at, _claimed in self.facts.flags:
+            by_severity.setdefault(severity, [0] * weeks)[week_of(created_at, weeks)] += 1
+        _, _, _, to_flag, to_contact = self._relapse_delays()
         return {
             "weeks": weeks,
-            "messages_by_channel": dict(sorted(messages.items())),
-            "checkups_closed": closed,
-            "checkups_answered": answered,
+            "messages_by_channel": dict(sorted(self.facts.messages_by_week.items())),
+            "checkups_closed": list(self.facts.closed_by_week),
+            "checkups_answered": list(self.facts.answered_by_week),
             "flags_by_severity": dict(sorted(by_severity.items())),
-            "volunteer_hours": self.volunteer_hours(per_week),
+            "volunteer_hours": self.volunteer_hours(self._flags_per_week()),
             "days_to_flag": sorted(round(d, 3) for d in to_flag),
             "days_to_contact": sorted(round(d, 3) for d in to_contact),
         }
-
-    def close(self) -> None:
-        self.engine.dispose()
-
-
-# Asked after every event: one statement, built once (SQLAlchemy then reuses its cache key and compiled form),
-# reading only the partial indexes ix_checkups_due and ix_checkups_leased.
-_NEXT_ACTION = select(
-    select(func.min(Checkup.action_at))
-    .where(Checkup.action_state == "ready", Checkup.action.is_not(None))
-    .scalar_subquery(),
-    select(func.min(Checkup.lease_until)).where(LEASED).scalar_subquery(),
-)
 
 
 def _no_fsync(dbapi_connection: Any, _record: Any) -> None:
@@ -697,7 +1007,9 @@ def format_summary(summary: dict[str, Any]) -> str:
         f"Simulated {summary['people']} people for {summary['years']} years on {summary['protocol']} "
         f"(seed {summary['seed']})",
         "",
+        f"Check-ups: {summary['checkups']}",
         f"Messages sent: {summary['messages_total']}  (replies received: {summary['inbound']})",
+        f"  check-up messages outside the person's send window: {summary['outside_window']}",
     ]
     for channel, kinds in summary["messages"].items():
         lines.append(f"  {channel:<6} " + ", ".join(f"{kind} {count}" for kind, count in kinds.items()))

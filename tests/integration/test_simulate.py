@@ -1,5 +1,6 @@
-"""`checkups simulate` on a small cohort (SQLite): the summary's figures and weekly series, seeding (the
-same seed gives the same figures and the same report), send windows, and the command with its report."""
+"""`checkups simulate` on a small cohort: the summary's figures and weekly series, seeding (the same seed gives
+the same figures and the same report), shards (splitting the cohort over databases and worker processes, or
+running it on PostgreSQL, changes no figure), send windows, and the command with its report."""
 
 from __future__ import annotations
 
@@ -8,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from checkups.protocols.schedule import in_window, zone
-from checkups.simulate import Simulation, format_summary
+from checkups.channels.base import Outgoing
+from checkups.simulate import START, Behaviour, Plan, Shard, Simulation, SimulationError, format_summary
 from checkups.simulate_report import render
 from tests.conftest import PROTOCOLS
 
@@ -19,14 +20,35 @@ YEARS = 0.25
 # event, small enough to keep the module quick.
 SMALL_PEOPLE = 8
 SMALL_YEARS = 0.15
+# One call a day: on some days more flags wait than the volunteers can take, so the order of the queue the
+# shards share decides who is called first (the split test below depends on it).
+CAPACITY = 1
 
 
-def _simulate(template: Path, directory: Path, seed: int, people: int = PEOPLE, years: float = YEARS) -> Simulation:
-    path = directory / f"sim-{seed}-{len(list(directory.iterdir()))}.db"
-    shutil.copy(template, path)
-    sim = Simulation(f"sqlite:///{path}", people_count=people, years=years, seed=seed, protocols_dir=PROTOCOLS)
+def _simulate(
+    template: Path,
+    directory: Path,
+    seed: int,
+    people: int = PEOPLE,
+    years: float = YEARS,
+    shards: int = 1,
+    workers: int | None = None,
+) -> Simulation:
+    urls = []
+    for _ in range(shards):
+        path = directory / f"sim-{seed}-{len(list(directory.iterdir()))}.db"
+        shutil.copy(template, path)
+        urls.append(f"sqlite:///{path}")
+    sim = Simulation(
+        urls,
+        people_count=people,
+        years=years,
+        seed=seed,
+        protocols_dir=PROTOCOLS,
+        workers=workers or shards,
+        volunteer_capacity=CAPACITY,
+    )
     sim.run()
-    sim.close()
     return sim
 
 
@@ -37,6 +59,8 @@ def runs(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory) -> dic
         "first": _simulate(sqlite_template, directory, 1),
         "small": _simulate(sqlite_template, directory, 1, SMALL_PEOPLE, SMALL_YEARS),
         "again": _simulate(sqlite_template, directory, 1, SMALL_PEOPLE, SMALL_YEARS),
+        # The same cohort split over three databases, run by two worker processes.
+        "split": _simulate(sqlite_template, directory, 1, shards=3, workers=2),
         "other": _simulate(sqlite_template, directory, 2, SMALL_PEOPLE, SMALL_YEARS),
     }
 
@@ -129,15 +153,66 @@ def test_the_same_seed_gives_the_same_report_byte_for_byte(runs: dict[str, Simul
     assert first.count("<svg") == 6
 
 
+def test_splitting_the_cohort_over_shards_and_processes_changes_no_figure(runs: dict[str, Simulation]) -> None:
+    """People never meet in the engine and the volunteers work one queue across the shards, so three
+    databases in two worker processes give what one database in this process gives, to the last figure."""
+    whole, split = runs["first"], runs["split"]
+    assert split.summary()["flags_total"] > 0
+    assert split.summary() == whole.summary()
+    assert split.series() == whole.series()
+
+
+def test_postgresql_gives_the_same_figures_as_sqlite(runs: dict[str, Simulation], postgres_url: str) -> None:
+    from .conftest import truncate_all
+
+    sim = Simulation(
+        [truncate_all(postgres_url)],
+        people_count=PEOPLE,
+        years=YEARS,
+        seed=1,
+        protocols_dir=PROTOCOLS,
+        volunteer_capacity=CAPACITY,
+    )
+    assert sim.run() == runs["first"].summary()
+    assert sim.series() == runs["first"].series()
+
+
+def test_a_failing_worker_stops_the_run_with_its_error(sqlite_template: Path, tmp_path: Path) -> None:
+    good = tmp_path / "good.db"
+    shutil.copy(sqlite_template, good)
+    empty = tmp_path / "not-migrated.db"  # no tables: the worker's first statement fails
+    sim = Simulation(
+        [f"sqlite:///{good}", f"sqlite:///{empty}"], people_count=4, years=0.05, protocols_dir=PROTOCOLS, workers=2
+    )
+    with pytest.raises(SimulationError, match="no such table"):
+        sim.run()
+
+
+def test_a_check_up_message_outside_the_window_is_counted(sqlite_template: Path, tmp_path: Path) -> None:
+    """The summary's outside-window figure is a real check, not a constant: a check-up message at 03:00 local
+    counts, an answer to what the person wrote at that hour does not."""
+    path = tmp_path / "shard.db"
+    shutil.copy(sqlite_template, path)
+    shard = Shard(0, f"sqlite:///{path}", Plan(1, 0.1, "standard-5y", 1, Behaviour(), PROTOCOLS), [0])
+    try:
+        shard.setup()
+        shard.clock.set(START.replace(hour=3))  # 03:00 in London
+        for key in ("checkup:1:send", "checkup:1:q:urges"):
+            shard.channel.send(
+                Outgoing(key, 1, "+447700900000", "How are you?", "question", "sms", None, "Europe/London")
+            )
+    finally:
+        shard.close()
+    assert (shard.facts.scheduled, shard.facts.outside_window) == (1, 1)
+    assert shard.facts.messages[("sms", "question")] == 2
+
+
 def test_check_up_messages_go_out_only_inside_the_send_window(runs: dict[str, Simulation]) -> None:
     sim = runs["first"]
-    window = sim.ctx.protocols.current("standard-5y").send_window
-    scheduled = [s for s in sim.channel.sent if s.scheduled]
-    assert len(scheduled) > PEOPLE
-    outside = [s for s in scheduled if not in_window(s.at, zone(s.timezone or "UTC"), window)]
-    assert outside == []
+    assert sim.facts.scheduled > PEOPLE
+    assert sim.summary()["outside_window"] == sim.facts.outside_window == 0
     # Answers to what a person wrote (the next question, a closing line) go out at once, whatever the hour.
-    assert any(not s.scheduled for s in sim.channel.sent)
+    assert sim.summary()["messages_total"] > sim.facts.scheduled
 
 
 def test_the_command_prints_the_summary(tmp_path: Path) -> None:
@@ -187,7 +262,7 @@ def test_the_next_action_query_reads_only_the_partial_indexes_on_sqlite(sqlite_t
     from sqlalchemy import event
 
     from checkups.db import make_engine
-    from checkups.simulate import _NEXT_ACTION
+    from checkups.simulate import _NEXT_EVENT
 
     engine = make_engine(f"sqlite:///{sqlite_template}")
     statements: list[tuple[str, object]] = []
@@ -198,7 +273,7 @@ def test_the_next_action_query_reads_only_the_partial_indexes_on_sqlite(sqlite_t
     try:
         event.listen(engine, "before_cursor_execute", record)
         with engine.connect() as connection:
-            connection.execute(_NEXT_ACTION).all()
+            connection.execute(_NEXT_EVENT).all()
         event.remove(engine, "before_cursor_execute", record)
         ((sql, params),) = [s for s in statements if "lease_until" in s[0]]
         with engine.connect() as connection:
@@ -209,3 +284,25 @@ def test_the_next_action_query_reads_only_the_partial_indexes_on_sqlite(sqlite_t
     assert "USING INDEX ix_checkups_due" in plan, plan
     assert "USING INDEX ix_checkups_leased" in plan, plan
     assert "SCAN checkups" not in plan, plan
+
+
+def test_the_command_runs_the_cohort_in_worker_processes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without --database-url: one fresh SQLite file per worker under var/simulate-<seed>/, made again on the
+    next run (nothing of the last run left in them)."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from checkups.cli import app
+
+    monkeypatch.chdir(tmp_path)
+    args = ["simulate", "--people", "6", "--years", "0.05", "--seed", "4", "--workers", "2", "--json"]
+    env = {"CHECKUPS_PROTOCOLS_DIR": str(PROTOCOLS)}
+    first = CliRunner().invoke(app, args, env=env)
+    assert first.exit_code == 0, first.output
+    assert sorted(p.name for p in (tmp_path / "var" / "simulate-4").glob("*.db")) == ["shard-0.db", "shard-1.db"]
+    again = CliRunner().invoke(app, [*args, "--workers", "1"], env=env)
+    assert again.exit_code == 0, again.output
+    assert sorted(p.name for p in (tmp_path / "var" / "simulate-4").glob("*.db")) == ["shard-0.db"]
+    assert json.loads(again.output) == json.loads(first.output)
+    assert json.loads(first.output)["people"] == 6
