@@ -1,4 +1,4 @@
-"""The HTML report of ``checkups simulate``: one self-contained file, charts drawn here as inline SVG.
+"""The HTML report of ``checkups simulate``: one self-contained file, its charts drawn by :mod:`checkups.charts`.
 
 No JavaScript, no stylesheet or font from the network: the file opens offline, can be mailed to a programme
 lead, and prints. Every piece of text that reaches the page goes through :func:`html.escape` (protocol
@@ -10,19 +10,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from html import escape
 from typing import Any
 
-WIDTH = 880
-HEIGHT = 240
-MARGIN_LEFT, MARGIN_RIGHT, MARGIN_TOP, MARGIN_BOTTOM = 56, 16, 28, 40
+from markupsafe import Markup
 
-CHANNEL_COLOURS = {"sms": "#3b6ea8", "voice": "#e08a2c"}
-# Most severe first; colours from a diverging scheme that stays distinct for common colour blindness.
-SEVERITY_COLOURS = {"urgent": "#a50026", "high": "#f46d43", "medium": "#fdae61", "low": "#74add1"}
-OTHER_COLOUR = "#888888"
-LINE_COLOUR = "#2c7a4b"
+from .charts import PALETTE, SEVERITY_COLOURS, Series, bar_chart, line_chart
+
+WIDTH, HEIGHT = 880, 240  # every chart the same size, so weekly charts line up week for week
+CHANNEL_COLOURS = {"sms": PALETTE[0], "voice": PALETTE[1]}
 
 # Relapse-to-flag delays, in days: fine steps early, where catching someone matters most.
 DELAY_BINS: tuple[tuple[float, float, str], ...] = (
@@ -36,168 +32,51 @@ DELAY_BINS: tuple[tuple[float, float, str], ...] = (
 )
 
 
-@dataclass(frozen=True)
-class Series:
-    """One named, coloured row of values, one per x position."""
-
-    name: str
-    colour: str
-    values: Sequence[float]
+def _figure(title: str, chart: Markup) -> str:
+    return f"<figure><figcaption>{escape(title)}</figcaption>{chart}</figure>"
 
 
-def _num(value: float) -> str:
-    """A coordinate with at most one decimal: short SVG, and identical output for identical input."""
-    text = f"{value:.1f}"
-    return text[:-2] if text.endswith(".0") else text
+def _week_step(weeks: int) -> int:
+    """Label every quarter of a run of a year or less, every year of a longer one."""
+    return 13 if weeks <= 53 else 52
 
 
-def _nice_ceiling(value: float) -> float:
-    """The smallest 1, 2, 2.5 or 5 times a power of ten at or above ``value`` (a readable axis top)."""
-    if value <= 0:
-        return 1.0
-    power = 10 ** math.floor(math.log10(value))
-    for step in (1, 2, 2.5, 5, 10):
-        if value <= step * power:
-            return step * power
-    return 10 * power
-
-
-def _label(value: float) -> str:
-    return f"{value:g}" if value < 10_000 else f"{value / 1000:g}k"
-
-
-def _frame(
-    title: str,
-    description: str,
-    top: float,
-    unit: str,
-    body: list[str],
-    x_labels: list[str],
-    legend: Sequence[tuple[str, str]] = (),
+def _weekly_bars(
+    title: str, description: str, unit: str, rows: Mapping[str, Sequence[float]], weeks: int, colours: Mapping[str, str]
 ) -> str:
-    """A captioned SVG with a y axis from 0 to ``top`` (five gridlines), the given marks and x labels."""
-    plot_h = HEIGHT - MARGIN_TOP - MARGIN_BOTTOM
-    parts = [
-        f"<figure><figcaption>{escape(title)}</figcaption>",
-        _legend(legend) if legend else "",
-        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" '
-        f'aria-labelledby="t-{_slug(title)} d-{_slug(title)}">',
-        f'<title id="t-{_slug(title)}">{escape(title)}</title>',
-        f'<desc id="d-{_slug(title)}">{escape(description)}</desc>',
-    ]
-    for i in range(6):
-        value = top * i / 5
-        y = MARGIN_TOP + plot_h - plot_h * i / 5
-        parts.append(
-            f'<line x1="{MARGIN_LEFT}" x2="{WIDTH - MARGIN_RIGHT}" y1="{_num(y)}" y2="{_num(y)}" class="grid"/>'
-        )
-        parts.append(f'<text x="{MARGIN_LEFT - 6}" y="{_num(y + 4)}" class="ytick">{escape(_label(value))}</text>')
-    parts.append(
-        f'<text x="12" y="{_num(MARGIN_TOP + plot_h / 2)}" class="unit" '
-        f'transform="rotate(-90 12 {_num(MARGIN_TOP + plot_h / 2)})">{escape(unit)}</text>'
+    """Weekly bars, one stack per week, the rows stacked in the order given (bottom first).
+
+    Always with a legend, even for one row: its column keeps the plots of all weekly charts the same width.
+    """
+    chart = bar_chart(
+        title,
+        [f"week {week}" for week in range(weeks)],
+        list(rows.items()),
+        colours=colours,
+        width=WIDTH,
+        height=HEIGHT,
+        y_label=unit,
+        desc=description,
+        legend=True,
+        label_every=_week_step(weeks),
+        bar_fill=0.9,
     )
-    parts.extend(body)
-    parts.extend(x_labels)
-    parts.append("</svg></figure>")
-    return "".join(parts)
+    return _figure(title, chart)
 
 
-def _slug(text: str) -> str:
-    return "".join(ch if ch.isalnum() else "-" for ch in text.lower()).strip("-")[:40]
-
-
-def _week_labels(weeks: int) -> list[str]:
-    """Year marks along a weekly x axis (every 13 weeks when the run is a year or less)."""
-    plot_w = WIDTH - MARGIN_LEFT - MARGIN_RIGHT
-    step = 13 if weeks <= 53 else 52
-    out = []
-    for week in range(0, weeks + 1, step):
-        x = MARGIN_LEFT + plot_w * week / max(weeks, 1)
-        text = f"week {week}" if step == 13 else f"year {week // 52}"
-        out.append(f'<text x="{_num(x)}" y="{HEIGHT - MARGIN_BOTTOM + 16}" class="xtick">{escape(text)}</text>')
-    return out
-
-
-def stacked_bars(
-    title: str, description: str, unit: str, series: Sequence[Series], weeks: int, legend: bool = True
-) -> str:
-    """Weekly bars, one stack per week, the series stacked in the order given (bottom first)."""
-    plot_w = WIDTH - MARGIN_LEFT - MARGIN_RIGHT
-    plot_h = HEIGHT - MARGIN_TOP - MARGIN_BOTTOM
-    totals = [sum(s.values[i] for s in series) for i in range(weeks)]
-    top = _nice_ceiling(max(totals, default=0))
-    width = plot_w / max(weeks, 1)
-    body = []
-    for i in range(weeks):
-        base = 0.0
-        for s in series:
-            value = s.values[i]
-            if value <= 0:
-                continue
-            height = plot_h * value / top
-            y = MARGIN_TOP + plot_h - plot_h * base / top - height
-            body.append(
-                f'<rect x="{_num(MARGIN_LEFT + i * width)}" y="{_num(y)}" width="{_num(max(width - 0.4, 0.6))}" '
-                f'height="{_num(height)}" fill="{s.colour}"><title>week {i}: {escape(s.name)} '
-                f"{escape(_label(value))}</title></rect>"
-            )
-            base += value
-    keys = [(s.name, s.colour) for s in series] if legend else []
-    return _frame(title, description, top, unit, body, _week_labels(weeks), keys)
-
-
-def line(title: str, description: str, unit: str, values: Sequence[float | None], weeks: int, top: float) -> str:
-    """A weekly line; weeks without a value (None) break it."""
-    plot_w = WIDTH - MARGIN_LEFT - MARGIN_RIGHT
-    plot_h = HEIGHT - MARGIN_TOP - MARGIN_BOTTOM
-    width = plot_w / max(weeks, 1)
-    runs: list[list[str]] = [[]]
-    for i, value in enumerate(values):
-        if value is None:
-            runs.append([])
-            continue
-        x = MARGIN_LEFT + (i + 0.5) * width
-        y = MARGIN_TOP + plot_h - plot_h * min(value, top) / top
-        runs[-1].append(f"{_num(x)},{_num(y)}")
-    body = [
-        f'<polyline points="{" ".join(run)}" fill="none" stroke="{LINE_COLOUR}" stroke-width="1.5"/>'
-        for run in runs
-        if len(run) > 1
-    ]
-    body += [
-        f'<circle cx="{run[0].split(",")[0]}" cy="{run[0].split(",")[1]}" r="1.5" fill="{LINE_COLOUR}"/>'
-        for run in runs
-        if len(run) == 1
-    ]
-    return _frame(title, description, top, unit, body, _week_labels(weeks))
-
-
-def categories(title: str, description: str, unit: str, labels: Sequence[str], values: Sequence[float]) -> str:
-    """One bar per labelled category (a histogram with the bins' names under the bars)."""
-    plot_w = WIDTH - MARGIN_LEFT - MARGIN_RIGHT
-    plot_h = HEIGHT - MARGIN_TOP - MARGIN_BOTTOM
-    top = _nice_ceiling(max(values, default=0))
-    slot = plot_w / max(len(values), 1)
-    body = []
-    x_labels = []
-    for i, (label, value) in enumerate(zip(labels, values, strict=True)):
-        height = plot_h * value / top
-        x = MARGIN_LEFT + i * slot + slot * 0.15
-        body.append(
-            f'<rect x="{_num(x)}" y="{_num(MARGIN_TOP + plot_h - height)}" width="{_num(slot * 0.7)}" '
-            f'height="{_num(height)}" fill="{LINE_COLOUR}"><title>{escape(label)}: {escape(_label(value))}</title>'
-            "</rect>"
-        )
-        if value:
-            body.append(
-                f'<text x="{_num(x + slot * 0.35)}" y="{_num(MARGIN_TOP + plot_h - height - 4)}" class="value">'
-                f"{escape(_label(value))}</text>"
-            )
-        x_labels.append(
-            f'<text x="{_num(MARGIN_LEFT + (i + 0.5) * slot)}" y="{HEIGHT - MARGIN_BOTTOM + 16}" class="xtick">'
-            f"{escape(label)}</text>"
-        )
-    return _frame(title, description, top, unit, body, x_labels)
+def _categories(title: str, description: str, unit: str, labels: Sequence[str], values: Sequence[float]) -> str:
+    """One bar per labelled category with its count above it (a histogram with the bins' names under it)."""
+    chart = bar_chart(
+        title,
+        labels,
+        [(unit, values)],
+        width=WIDTH,
+        height=HEIGHT,
+        y_label=unit,
+        desc=description,
+        value_labels=True,
+    )
+    return _figure(title, chart)
 
 
 def histogram(days: Sequence[float]) -> list[int]:
@@ -209,14 +88,6 @@ def histogram(days: Sequence[float]) -> list[int]:
                 counts[i] += 1
                 break
     return counts
-
-
-def _legend(items: Sequence[tuple[str, str]]) -> str:
-    return (
-        '<p class="legend">'
-        + " ".join(f'<span><i style="background:{colour}"></i>{escape(name)}</span>' for name, colour in items)
-        + "</p>"
-    )
 
 
 def _table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
@@ -241,11 +112,8 @@ STYLE = """
 body{font:15px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;color:#1d1d1d;max-width:940px;margin:2em auto;
 padding:0 1em}h1{font-size:1.5em}h2{font-size:1.15em;margin-top:2em;border-bottom:1px solid #ddd}
 table{border-collapse:collapse;margin:.5em 0}th,td{padding:.2em .8em;border-bottom:1px solid #eee;text-align:right}
-th:first-child,td:first-child{text-align:left}svg{width:100%;height:auto}svg .grid{stroke:#e4e4e4}
-svg text{font:11px system-ui,sans-serif;fill:#555}svg .ytick{text-anchor:end}svg .xtick,svg .value{text-anchor:middle}
-svg .unit{text-anchor:middle}.legend span{margin-right:1.2em}.legend i{display:inline-block;width:.8em;height:.8em;
-margin-right:.35em;vertical-align:-.05em}.note{color:#555;font-size:.9em}figure{margin:1em 0}
-figcaption{font-weight:600;font-size:.95em}
+th:first-child,td:first-child{text-align:left}svg{width:100%;height:auto}.note{color:#555;font-size:.9em}
+figure{margin:1em 0}figcaption{font-weight:600;font-size:.95em}
 """
 
 
@@ -311,16 +179,14 @@ def _pair(spread: Mapping[str, float | None]) -> str:
 
 
 def _messages(series: Mapping[str, Any], weeks: int) -> str:
-    channels = series["messages_by_channel"]
-    rows = [Series(name, CHANNEL_COLOURS.get(name, OTHER_COLOUR), values) for name, values in channels.items()]
-    chart = stacked_bars(
+    return _weekly_bars(
         "Messages per week by channel",
         "Stacked weekly counts of messages and calls sent, by channel.",
         "messages",
-        rows,
+        series["messages_by_channel"],
         weeks,
+        CHANNEL_COLOURS,
     )
-    return chart
 
 
 def _responses(summary: Mapping[str, Any], series: Mapping[str, Any], weeks: int) -> str:
@@ -332,31 +198,36 @@ def _responses(summary: Mapping[str, Any], series: Mapping[str, Any], weeks: int
             for phase, row in by_phase.items()
         ],
     )
-    rates = [
-        None if rate is None else round(rate * 100, 1)
-        for rate in (_rate(a, c) for a, c in zip(series["checkups_answered"], series["checkups_closed"], strict=True))
-    ]
-    chart = line(
-        "Response rate per week",
-        "Share of the check-ups closed each week that were answered (at least one answer), in percent.",
-        "% answered",
-        rates,
-        weeks,
-        100.0,
+    rates = zip(series["checkups_answered"], series["checkups_closed"], strict=True)
+    title = "Response rate per week"
+    chart = line_chart(
+        title,
+        # At the middle of each week, under the middle of that week's bars in the charts around it.
+        [Series("answered", [(week + 0.5, _rate(a, c)) for week, (a, c) in enumerate(rates)])],
+        y_label="% answered",
+        y_min=0,
+        y_max=1,
+        width=WIDTH,
+        height=HEIGHT,
+        percent=True,
+        desc="Share of the check-ups closed each week that were answered (at least one answer), in percent.",
+        x_range=(0, weeks),
+        x_ticks=[(week + 0.5, f"week {week}") for week in range(0, weeks, _week_step(weeks))],
+        legend=True,  # as the weekly bars have, so the weeks line up
     )
-    return table + chart + '<p class="note">Weeks with no check-up closing have no point.</p>'
+    return table + _figure(title, chart) + '<p class="note">Weeks with no check-up closing have no point.</p>'
 
 
 def _flags(series: Mapping[str, Any], weeks: int) -> str:
     found = series["flags_by_severity"]
     order = [s for s in SEVERITY_COLOURS if s in found] + sorted(s for s in found if s not in SEVERITY_COLOURS)
-    rows = [Series(s, SEVERITY_COLOURS.get(s, OTHER_COLOUR), found[s]) for s in order]
-    chart = stacked_bars(
+    chart = _weekly_bars(
         "Flags per week by severity",
         "Stacked weekly counts of flags opened, by the severity each flag reached.",
         "flags",
-        rows,
+        {s: found[s] for s in order},
         weeks,
+        SEVERITY_COLOURS,
     )
     note = (
         '<p class="note">A flag is counted in the week it opened, at the highest severity it reached (later '
@@ -368,14 +239,14 @@ def _flags(series: Mapping[str, Any], weeks: int) -> str:
 def _delays(summary: Mapping[str, Any], series: Mapping[str, Any]) -> str:
     labels = [label for _, _, label in DELAY_BINS]
     relapses = summary["relapses"]
-    flag_chart = categories(
+    flag_chart = _categories(
         "Days from relapse to first flag",
         "How many relapses were first flagged within each span of days.",
         "relapses",
         labels,
         histogram(series["days_to_flag"]),
     )
-    contact_chart = categories(
+    contact_chart = _categories(
         "Days from relapse to first human contact",
         "How many relapses led to a volunteer taking the flag within each span of days.",
         "relapses",
@@ -390,13 +261,13 @@ def _delays(summary: Mapping[str, Any], series: Mapping[str, Any]) -> str:
 
 def _hours(summary: Mapping[str, Any], series: Mapping[str, Any], weeks: int) -> str:
     hours = summary["volunteer_hours_per_week"]
-    chart = stacked_bars(
+    chart = _weekly_bars(
         "Volunteer hours needed per week",
         f"Flags opened each week times {hours['minutes_per_flag']:g} minutes, in hours.",
         "hours",
-        [Series("hours", LINE_COLOUR, series["volunteer_hours"])],
+        {"volunteer hours": series["volunteer_hours"]},
         weeks,
-        legend=False,
+        {"volunteer hours": PALETTE[2]},
     )
     return chart + (
         f'<p class="note">{hours["minutes_per_flag"]:g} minutes per flag (set with --minutes-per-flag): reading '

@@ -22,7 +22,7 @@ from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ...charts import PALETTE, Series, bar_chart, line_chart
+from ...charts import PALETTE, SEVERITY_COLOURS, Series, bar_chart, line_chart
 from ...engine import metrics
 from ...engine.planner import STEP_UP_PHASE
 from ...models import FlagOutcome, Organisation, ProtocolVersion, Role, User
@@ -33,7 +33,6 @@ from ..api import reading, session_dep
 from ..security import requires
 from ..templating import render
 
-SEVERITY_COLOURS = {"urgent": "#a4001d", "high": "#8a4b00", "medium": "#0072B2", "low": "#4a5360"}
 OUTCOME_LABELS = {
     FlagOutcome.re_engaged_treatment.value: "Back in touch with treatment",
     FlagOutcome.referred_recovery_support.value: "Referred to recovery support",
