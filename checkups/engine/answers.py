@@ -9,9 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from ..models import Answer, Checkup, CheckupStatus, Enrolment
 from ..protocols.schema import AnswerType, Protocol, Question
@@ -53,6 +54,18 @@ def record_answer(
     inbound_id: int | None = None,
 ) -> bool:
     """Store one answer; a repeat for the same question (a replayed webhook) changes nothing."""
+    return record_answer_id(session, checkup, question, parsed, now, inbound_id) is not None
+
+
+def record_answer_id(
+    session: Session,
+    checkup: Checkup,
+    question: Question,
+    parsed: Parsed,
+    now: datetime,
+    inbound_id: int | None = None,
+) -> int | None:
+    """:func:`record_answer`, giving the new answer's id (None if the question was answered already)."""
     row = session.execute(
         _RECORD[session.get_bind().dialect.name],
         {
@@ -66,7 +79,7 @@ def record_answer(
             "answered_at": now,
         },
     ).first()
-    return row is not None
+    return None if row is None else row[0]
 
 
 # Built once per dialect: building an INSERT ... ON CONFLICT costs more than running it on SQLite.
@@ -89,17 +102,37 @@ def questions_for_phase(protocol: Protocol, phase: str) -> list[Question]:
     return [protocol.question(q) for q in next(iter(protocol.question_sets.values()))]
 
 
+_CLOSING_COLUMNS = tuple(Checkup.closing(CheckupStatus.answered, datetime.min))
+# Built once, with bound parameters: building a statement costs more than running it on SQLite.
+_CLOSE_ANSWERED = (
+    update(Checkup)
+    .where(
+        Checkup.id == bindparam("checkup_id"),
+        Checkup.status.in_((CheckupStatus.awaiting.value, CheckupStatus.pending.value)),
+    )
+    .values({column: bindparam(f"new_{column}") for column in _CLOSING_COLUMNS})
+    # The check-up object in the session is brought up to date below: the ORM's "evaluate" cannot read
+    # values given as bound parameters.
+    .execution_options(synchronize_session=False)
+)
+_AWAITING = (
+    select(Checkup)
+    .join(Enrolment)
+    .where(Enrolment.participant_id == bindparam("participant_id"), Checkup.status == CheckupStatus.awaiting.value)
+    .with_for_update(of=Checkup)
+)
+
+
 def close_answered(ctx: Context, session: Session, checkup: Checkup, now: datetime) -> bool:
     """Close an open check-up as answered (any pending reminder or call is dropped) and plan the next."""
+    closing = Checkup.closing(CheckupStatus.answered, now)
     closed = session.execute(
-        update(Checkup)
-        .where(
-            Checkup.id == checkup.id, Checkup.status.in_((CheckupStatus.awaiting.value, CheckupStatus.pending.value))
-        )
-        .values(**Checkup.closing(CheckupStatus.answered, now))
+        _CLOSE_ANSWERED, {"checkup_id": checkup.id, **{f"new_{column}": value for column, value in closing.items()}}
     )
     if not closed.rowcount:
         return False
+    for column, value in closing.items():
+        set_committed_value(checkup, column, value)
     enrolment = session.get(Enrolment, checkup.enrolment_id, populate_existing=True)
     assert enrolment is not None
     enrolment.missed_in_a_row = 0
@@ -108,9 +141,4 @@ def close_answered(ctx: Context, session: Session, checkup: Checkup, now: dateti
 
 
 def awaiting_checkup(session: Session, participant_id: int) -> Checkup | None:
-    return session.scalars(
-        select(Checkup)
-        .join(Enrolment)
-        .where(Enrolment.participant_id == participant_id, Checkup.status == CheckupStatus.awaiting.value)
-        .with_for_update(of=Checkup)
-    ).first()
+    return session.scalars(_AWAITING, {"participant_id": participant_id}).first()

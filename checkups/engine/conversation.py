@@ -13,10 +13,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from ..models import Answer, Checkup, CheckupStatus, Enrolment, MessageKind, OutboundMessage
@@ -24,7 +26,7 @@ from ..protocols.durations import Duration
 from ..protocols.schedule import zone
 from ..protocols.schema import DeliveryMode, Protocol
 from . import risk
-from .answers import Parsed, awaiting_checkup, close_answered, questions_of, record_answer
+from .answers import Parsed, awaiting_checkup, close_answered, questions_of, record_answer, record_answer_id
 from .context import Context
 from .flags import raise_flag
 from .replies import parse_answer, parse_reply, scan_crisis
@@ -47,10 +49,63 @@ class Handled:
     replies: list[Reply] = field(default_factory=list)
 
 
+# Statements built once, with bound parameters: building one costs more than running it on SQLite.
+_LATEST_ENROLMENT = (
+    select(Enrolment).where(Enrolment.participant_id == bindparam("participant_id")).order_by(Enrolment.id.desc())
+)
+_answers = Answer.__table__
+_checkups = Checkup.__table__
+# Plain statements on the tables (no ORM loading): the answers they read are written with statements too,
+# never left pending in the session.
+_ANSWERED = select(_answers.c.question_id).where(_answers.c.checkup_id == bindparam("checkup_id"))
+_HISTORY = (
+    select(_answers.c.checkup_id, _answers.c.question_id, _answers.c.value_int, _answers.c.value_text)
+    .select_from(_answers.join(_checkups, _checkups.c.id == _answers.c.checkup_id))
+    .where(_checkups.c.enrolment_id == bindparam("enrolment_id"), _answers.c.parsed.is_(True))
+    .order_by(_checkups.c.seq, _answers.c.id)
+)
+# Every answer of an enrolment, parsed or not, in the order history() reads them: what a reply needs to
+# know (which questions its check-up has answered) and what the risk rules need, in one statement.
+_ENROLMENT_ANSWERS = (
+    select(
+        _answers.c.checkup_id,
+        _answers.c.question_id,
+        _answers.c.value_int,
+        _answers.c.value_text,
+        _answers.c.parsed,
+        _checkups.c.seq,
+        _answers.c.id,
+    )
+    .select_from(_answers.join(_checkups, _checkups.c.id == _answers.c.checkup_id))
+    .where(_checkups.c.enrolment_id == bindparam("enrolment_id"))
+    .order_by(_checkups.c.seq, _answers.c.id)
+)
+_CLARIFIED = select(OutboundMessage.__table__.c.id).where(OutboundMessage.__table__.c.key == bindparam("key"))
+_RECENTLY_CLOSED = (
+    select(Checkup)
+    .join(Enrolment)
+    .where(
+        Enrolment.participant_id == bindparam("participant_id"),
+        Checkup.status.in_((CheckupStatus.missed.value, CheckupStatus.answered.value)),
+        Checkup.closed_at >= bindparam("since"),
+    )
+    .order_by(Checkup.closed_at.desc())
+)
+_STEP_UP_RECENT = (
+    select(Checkup)
+    .where(
+        Checkup.enrolment_id == bindparam("enrolment_id"),
+        Checkup.id != bindparam("closing_id"),
+        Checkup.due_at >= bindparam("began"),
+        Checkup.status.in_((CheckupStatus.answered.value, CheckupStatus.missed.value)),
+    )
+    .order_by(Checkup.due_at.desc())
+    .limit(bindparam("limit"))
+)
+
+
 def latest_enrolment(session: Session, participant_id: int) -> Enrolment | None:
-    return session.scalars(
-        select(Enrolment).where(Enrolment.participant_id == participant_id).order_by(Enrolment.id.desc())
-    ).first()
+    return session.scalars(_LATEST_ENROLMENT, {"participant_id": participant_id}).first()
 
 
 def handle_reply(ctx: Context, session: Session, participant_id: int, inbound_id: int, body: str) -> Handled:
@@ -107,7 +162,15 @@ def handle_reply(ctx: Context, session: Session, participant_id: int, inbound_id
     if checkup is None:
         return handled
     questions = questions_of(protocol, checkup)
-    answered = set(session.scalars(select(Answer.question_id).where(Answer.checkup_id == checkup.id)))
+    # (checkup_id, question_id, value_int, value_text, parsed, seq, id) of every answer of the enrolment:
+    # history() is then worked out from these and the answers this reply adds, without reading them again.
+    # A check-up of an older enrolment (a late reply) reads its answers on its own.
+    rows: list[Any] | None = None
+    if checkup.enrolment_id == enrolment.id:
+        rows = list(session.execute(_ENROLMENT_ANSWERS, {"enrolment_id": enrolment.id}).all())
+        answered = {row[1] for row in rows if row[0] == checkup.id}
+    else:
+        answered = set(session.execute(_ANSWERED, {"checkup_id": checkup.id}).scalars())
     remaining = [q for q in questions if q.id not in answered]
     if not remaining:
         return handled
@@ -119,7 +182,7 @@ def handle_reply(ctx: Context, session: Session, participant_id: int, inbound_id
     if not understood:
         question = remaining[0]
         clarify_key = f"checkup:{checkup.id}:clarify:{question.id}"
-        asked_before = session.scalars(select(OutboundMessage.id).where(OutboundMessage.key == clarify_key)).first()
+        asked_before = session.execute(_CLARIFIED, {"key": clarify_key}).scalars().first()
         if asked_before is None:
             handled.replies.append(
                 Reply(clarify_key, MessageKind.clarify.value, protocol.text(protocol.messages.clarify, language))
@@ -129,8 +192,18 @@ def handle_reply(ctx: Context, session: Session, participant_id: int, inbound_id
         # Asked once already: keep it as unparsed (the raw text is in the inbound message) and move on.
         results = [(question, Parsed(False))]
     for question, parsed in results:
-        record_answer(session, checkup, question, parsed, now, inbound_id=inbound_id)
-    _evaluate(ctx, session, enrolment, protocol, checkup, now)
+        if rows is None:
+            record_answer(session, checkup, question, parsed, now, inbound_id=inbound_id)
+            continue
+        answer_id = record_answer_id(session, checkup, question, parsed, now, inbound_id=inbound_id)
+        if answer_id is None:  # answered meanwhile: read them all again
+            rows = None
+        else:
+            rows.append(
+                (checkup.id, question.id, parsed.value_int, parsed.value_text, parsed.ok, checkup.seq, answer_id)
+            )
+    parsed_rows = None if rows is None else [row[:4] for row in sorted(rows, key=lambda r: (r[5], r[6])) if row[4]]
+    _evaluate(ctx, session, enrolment, protocol, checkup, now, rows=parsed_rows)
     still = [q for q in remaining if q.id not in {question.id for question, _ in results}]
     if still and checkup.status == CheckupStatus.awaiting.value:
         _stop_reminders(checkup)
@@ -140,7 +213,7 @@ def handle_reply(ctx: Context, session: Session, participant_id: int, inbound_id
         )
         return Handled("next_question", handled.replies)
     if checkup.status == CheckupStatus.awaiting.value:
-        _maybe_end_step_up(session, enrolment, protocol, checkup, now)
+        _maybe_end_step_up(session, enrolment, protocol, checkup, now, rows=parsed_rows)
         close_answered(ctx, session, checkup, now)
         handled.replies.append(
             Reply(
@@ -180,28 +253,27 @@ def _stop_reminders(checkup: Checkup) -> None:
 
 def _recently_closed(session: Session, participant_id: int, now: datetime) -> Checkup | None:
     """A late reply belongs to the check-up that closed without (all) its answers in the last week."""
-    return session.scalars(
-        select(Checkup)
-        .join(Enrolment)
-        .where(
-            Enrolment.participant_id == participant_id,
-            Checkup.status.in_((CheckupStatus.missed.value, CheckupStatus.answered.value)),
-            Checkup.closed_at >= now - LATE_REPLY,
-        )
-        .order_by(Checkup.closed_at.desc())
-    ).first()
+    return session.scalars(_RECENTLY_CLOSED, {"participant_id": participant_id, "since": now - LATE_REPLY}).first()
+
+
+AnswerRows = Sequence[tuple[int, str, int | None, str | None]]
 
 
 def history(
-    session: Session, enrolment: Enrolment, checkup: Checkup | None, now: datetime, missed_in_a_row: int = 0
+    session: Session,
+    enrolment: Enrolment,
+    checkup: Checkup | None,
+    now: datetime,
+    missed_in_a_row: int = 0,
+    rows: AnswerRows | None = None,
 ) -> risk.History:
-    """What the risk rules need: this check-up's answers, the previous ones, the person's baseline."""
-    rows = session.execute(
-        select(Answer.checkup_id, Answer.question_id, Answer.value_int, Answer.value_text)
-        .join(Checkup, Checkup.id == Answer.checkup_id)
-        .where(Checkup.enrolment_id == enrolment.id, Answer.parsed.is_(True))
-        .order_by(Checkup.seq, Answer.id)
-    ).all()
+    """What the risk rules need: this check-up's answers, the previous ones, the person's baseline.
+
+    ``rows``, when given, are the enrolment's parsed answers as read in this transaction, in the order
+    of the query here: (checkup_id, question_id, value_int, value_text) by check-up seq, then answer id.
+    """
+    if rows is None:
+        rows = session.execute(_HISTORY, {"enrolment_id": enrolment.id}).all()  # type: ignore[assignment]
     current: dict[str, int | str | None] = {}
     previous: dict[str, int | None] = {}
     firsts: dict[str, list[int]] = {}
@@ -233,8 +305,9 @@ def _evaluate(
     checkup: Checkup | None,
     now: datetime,
     missed_in_a_row: int = 0,
+    rows: AnswerRows | None = None,
 ) -> list[risk.Fired]:
-    fired = risk.evaluate(protocol.risk_rules, history(session, enrolment, checkup, now, missed_in_a_row))
+    fired = risk.evaluate(protocol.risk_rules, history(session, enrolment, checkup, now, missed_in_a_row, rows))
     for rule in fired:
         raise_flag(
             session,
@@ -252,7 +325,12 @@ def _evaluate(
 
 
 def _maybe_end_step_up(
-    session: Session, enrolment: Enrolment, protocol: Protocol, closing: Checkup, now: datetime
+    session: Session,
+    enrolment: Enrolment,
+    protocol: Protocol,
+    closing: Checkup,
+    now: datetime,
+    rows: AnswerRows | None = None,
 ) -> None:
     """Back to the protocol once the last ``back_after_clear`` check-ups since the step-up began (step-up
     ones, or the protocol's own when they came sooner) were answered and fired no rule."""
@@ -262,20 +340,13 @@ def _maybe_end_step_up(
     began = Duration(-length.amount, length.unit).after_instant(enrolment.step_up_until)
     needed = protocol.step_up.back_after_clear
     recent = session.scalars(
-        select(Checkup)
-        .where(
-            Checkup.enrolment_id == enrolment.id,
-            Checkup.id != closing.id,
-            Checkup.due_at >= began,
-            Checkup.status.in_((CheckupStatus.answered.value, CheckupStatus.missed.value)),
-        )
-        .order_by(Checkup.due_at.desc())
-        .limit(needed - 1)
+        _STEP_UP_RECENT,
+        {"enrolment_id": enrolment.id, "closing_id": closing.id, "began": began, "limit": needed - 1},
     ).all()
     candidates = [closing, *recent]
     if len(candidates) < needed or any(c.status == CheckupStatus.missed.value for c in recent):
         return
-    if all(not risk.evaluate(protocol.risk_rules, history(session, enrolment, c, now)) for c in candidates):
+    if all(not risk.evaluate(protocol.risk_rules, history(session, enrolment, c, now, rows=rows)) for c in candidates):
         enrolment.step_up_until = None
 
 

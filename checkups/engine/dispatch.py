@@ -21,7 +21,7 @@ from typing import Literal
 
 from sqlalchemy import and_, bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session, joinedload, sessionmaker
+from sqlalchemy.orm import Session, contains_eager, joinedload, sessionmaker
 
 from ..channels.base import ChannelError, Outgoing, Receipt
 from ..logging import get_logger
@@ -47,6 +47,7 @@ from .context import Context
 from .conversation import after_missed
 from .enrolment import opt_out
 from .flags import OPTED_OUT_CODE, UNUSABLE_NUMBER_CODES, flag_unusable_number
+from .messaging import record_outcome
 from .planner import enrolment_window, plan_next, window_of
 
 log = get_logger(__name__)
@@ -66,6 +67,37 @@ class Claim:
 # --- claiming ---------------------------------------------------------------------------------------------
 
 
+# Statements built once, with bound parameters: building one costs more than running it on SQLite. Those
+# on the tables themselves (not the ORM classes) skip the ORM's statement handling: nothing they touch is
+# loaded in the session, or it is brought up to date by hand.
+_checkups = Checkup.__table__
+_enrolments = Enrolment.__table__
+_participants = Participant.__table__
+_outbound = OutboundMessage.__table__
+_answers = Answer.__table__
+_leases = Lease.__table__
+
+_DUE = (
+    select(_checkups.c.id)
+    .where(
+        _checkups.c.action_state == ActionState.ready.value,
+        _checkups.c.action.is_not(None),
+        _checkups.c.action_at <= bindparam("now"),
+    )
+    .order_by(_checkups.c.action_at)
+    .limit(bindparam("limit"))
+    .with_for_update(skip_locked=True)
+)
+_CLAIM = (
+    update(_checkups)
+    .where(_checkups.c.id.in_(_DUE.scalar_subquery()), _checkups.c.action_state == ActionState.ready.value)
+    .values(
+        action_state=ActionState.claimed.value, claim_token=bindparam("token"), lease_until=bindparam("lease_until")
+    )
+    .returning(_checkups.c.id)
+)
+
+
 def claim_due(session: Session, now: datetime, limit: int, lease_until: datetime) -> list[Claim]:
     """Claim up to ``limit`` due actions, oldest first. Safe with any number of concurrent callers.
 
@@ -73,21 +105,37 @@ def claim_due(session: Session, now: datetime, limit: int, lease_until: datetime
     at a time, and the ``action_state = 'ready'`` guard makes a second claim of a row a no-op anyway.
     """
     token = uuid.uuid4().hex
-    due = (
-        select(Checkup.id)
-        .where(Checkup.action_state == ActionState.ready.value, Checkup.action.is_not(None), Checkup.action_at <= now)
-        .order_by(Checkup.action_at)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    )
-    claimed = session.execute(
-        update(Checkup)
-        .where(Checkup.id.in_(due.scalar_subquery()), Checkup.action_state == ActionState.ready.value)
-        .values(action_state=ActionState.claimed.value, claim_token=token, lease_until=lease_until)
-        .returning(Checkup.id)
-        .execution_options(synchronize_session=False)
-    )
+    claimed = session.execute(_CLAIM, {"now": now, "limit": limit, "token": token, "lease_until": lease_until})
     return [Claim(row[0], token) for row in claimed]
+
+
+_WINDOWS = (
+    select(
+        _checkups.c.id,
+        _checkups.c.action,
+        _participants.c.timezone,
+        _enrolments.c.window_start,
+        _enrolments.c.window_end,
+        _enrolments.c.window_days,
+    )
+    .select_from(
+        _checkups.join(_enrolments, _checkups.c.enrolment_id == _enrolments.c.id).join(
+            _participants, _enrolments.c.participant_id == _participants.c.id
+        )
+    )
+    .where(_checkups.c.id.in_(bindparam("ids", expanding=True)))
+)
+_DEFER = (
+    update(_checkups)
+    .where(_checkups.c.id == bindparam("checkup_id"), _checkups.c.action_state == ActionState.claimed.value)
+    .values(
+        action_state=ActionState.ready.value,
+        claim_token=None,
+        lease_until=None,
+        action_at=bindparam("action_at"),
+        deferrals=_checkups.c.deferrals + 1,
+    )
+)
 
 
 def defer_outside_window(ctx: Context, session: Session, claims: list[Claim], now: datetime) -> list[Claim]:
@@ -98,19 +146,7 @@ def defer_outside_window(ctx: Context, session: Session, claims: list[Claim], no
     if not claims:
         return []
     ids = [c.checkup_id for c in claims]
-    rows = session.execute(
-        select(
-            Checkup.id,
-            Checkup.action,
-            Participant.timezone,
-            Enrolment.window_start,
-            Enrolment.window_end,
-            Enrolment.window_days,
-        )
-        .join(Enrolment, Checkup.enrolment_id == Enrolment.id)
-        .join(Participant, Enrolment.participant_id == Participant.id)
-        .where(Checkup.id.in_(ids))
-    ).all()
+    rows = session.execute(_WINDOWS, {"ids": ids}).all()
     keep = set(ids)
     for row in rows:
         if row.action not in MESSAGE_ACTIONS:
@@ -118,17 +154,7 @@ def defer_outside_window(ctx: Context, session: Session, claims: list[Claim], no
         window = window_of(row.window_start, row.window_end, row.window_days)
         tz = zone(row.timezone)
         if not in_window(now, tz, window):
-            session.execute(
-                update(Checkup)
-                .where(Checkup.id == row.id, Checkup.action_state == ActionState.claimed.value)
-                .values(
-                    action_state=ActionState.ready.value,
-                    claim_token=None,
-                    lease_until=None,
-                    action_at=next_window_opening(now, tz, window),
-                    deferrals=Checkup.deferrals + 1,
-                )
-            )
+            session.execute(_DEFER, {"checkup_id": row.id, "action_at": next_window_opening(now, tz, window)})
             keep.discard(row.id)
     return [c for c in claims if c.checkup_id in keep]
 
@@ -147,24 +173,16 @@ LEASED = Checkup.action_state.in_(
 )
 
 
+_EXPIRED = select(Checkup.id).where(LEASED, Checkup.lease_until < bindparam("now")).with_for_update(skip_locked=True)
+
+
 def sweep_expired(session: Session, now: datetime) -> int:
     """Return actions whose claim or send lease expired (a lost task, a dead worker) to the queue.
 
     A send that was running may have reached the provider: its message is marked unknown, and the next
     attempt reconciles it before anything is resent.
     """
-    expired = (
-        session.execute(
-            select(Checkup.id)
-            .where(
-                LEASED,
-                Checkup.lease_until < now,
-            )
-            .with_for_update(skip_locked=True)
-        )
-        .scalars()
-        .all()
-    )
+    expired = session.execute(_EXPIRED, {"now": now}).scalars().all()
     if not expired:
         return 0
     session.execute(
@@ -181,14 +199,20 @@ def sweep_expired(session: Session, now: datetime) -> int:
     return len(expired)
 
 
+_RENEW = (
+    update(_leases)
+    .where(
+        _leases.c.name == bindparam("lease_name"),
+        (_leases.c.holder == bindparam("new_holder")) | (_leases.c.expires_at <= bindparam("now")),
+    )
+    .values(holder=bindparam("new_holder"), expires_at=bindparam("until"))
+    .returning(_leases.c.name)
+)
+
+
 def acquire_leadership(session: Session, name: str, holder: str, now: datetime, until: datetime) -> bool:
     """Take or renew the named lease; True if ``holder`` now holds it until ``until``."""
-    renewed = session.execute(
-        update(Lease)
-        .where(Lease.name == name, (Lease.holder == holder) | (Lease.expires_at <= now))
-        .values(holder=holder, expires_at=until)
-        .returning(Lease.name)
-    ).first()
+    renewed = session.execute(_RENEW, {"lease_name": name, "new_holder": holder, "now": now, "until": until}).first()
     if renewed is not None:
         return True
     # No lease yet. RETURNING, not rowcount: psycopg reports -1 for INSERT ... ON CONFLICT DO NOTHING.
@@ -237,20 +261,14 @@ def perform(ctx: Context, factory: sessionmaker[Session], checkup_id: int, token
     with factory() as session, session.begin():
         now = ctx.now()
         started = session.execute(
-            update(Checkup)
-            .where(
-                Checkup.id == checkup_id,
-                Checkup.action_state == ActionState.claimed.value,
-                Checkup.claim_token == token,
-            )
-            .values(action_state=ActionState.running.value, lease_until=now + ctx.tuning.send_lease)
+            _START, {"checkup_id": checkup_id, "token": token, "lease_until": now + ctx.tuning.send_lease}
         )
         if not started.rowcount:
             return PerformResult("stale")
-        # One statement for the check-up, its enrolment and participant: _decide needs all three.
-        checkup = session.get(Checkup, checkup_id, populate_existing=True, options=_WITH_PARTICIPANT)
-        assert checkup is not None
-        step = _decide(ctx, session, checkup, now)
+        # One statement for the check-up, its enrolment and participant (_decide needs all three), whether
+        # the number opted out, and whether an earlier attempt is unsettled.
+        checkup, opted_out, unsettled = session.execute(_FOR_DECISION, {"checkup_id": checkup_id}).one()
+        step = _decide(ctx, session, checkup, now, opted_out=opted_out is not None, unsettled=bool(unsettled))
 
     if isinstance(step, _Reconcile):
         try:
@@ -292,8 +310,42 @@ def perform(ctx: Context, factory: sessionmaker[Session], checkup_id: int, token
         return _record(ctx, session, checkup_id, token, prepared, receipt, error)
 
 
-_WITH_PARTICIPANT = (joinedload(Checkup.enrolment, innerjoin=True).joinedload(Enrolment.participant, innerjoin=True),)
-_WITH_ENROLMENT = (joinedload(Checkup.enrolment, innerjoin=True),)
+# The session is new: nothing in it to bring up to date or to flush first.
+_START = (
+    update(_checkups)
+    .where(
+        _checkups.c.id == bindparam("checkup_id"),
+        _checkups.c.action_state == ActionState.claimed.value,
+        _checkups.c.claim_token == bindparam("token"),
+    )
+    .values(action_state=ActionState.running.value, lease_until=bindparam("lease_until"))
+)
+_UNSETTLED_STATUSES = (MessageStatus.sending.value, MessageStatus.unknown.value)
+_FOR_DECISION = (
+    select(
+        Checkup,
+        PhoneOptOut.phone_hash,
+        select(OutboundMessage.id)
+        .where(OutboundMessage.checkup_id == Checkup.id, OutboundMessage.status.in_(_UNSETTLED_STATUSES))
+        .exists(),
+    )
+    .join(Checkup.enrolment)
+    .join(Enrolment.participant)
+    .outerjoin(PhoneOptOut, PhoneOptOut.phone_hash == Participant.phone_hash)
+    .options(contains_eager(Checkup.enrolment).contains_eager(Enrolment.participant))
+    .where(Checkup.id == bindparam("checkup_id"))
+    .execution_options(populate_existing=True)
+)
+# FOR UPDATE of the check-up only: the enrolment is joined to read it, not to lock it.
+_FOR_RECORD = (
+    select(Checkup)
+    .options(joinedload(Checkup.enrolment, innerjoin=True))
+    .where(Checkup.id == bindparam("checkup_id"))
+    .with_for_update(of=Checkup)
+    .execution_options(populate_existing=True)
+)
+_ANSWERED_AT_ALL = select(_answers.c.id).where(_answers.c.checkup_id == bindparam("checkup_id")).limit(1)
+_CREATE_MESSAGE = _outbound.insert().returning(_outbound.c.id)
 
 
 def _release(checkup: Checkup) -> None:
@@ -302,13 +354,24 @@ def _release(checkup: Checkup) -> None:
     checkup.lease_until = None
 
 
-def _decide(ctx: Context, session: Session, checkup: Checkup, now: datetime) -> _Prepared | _Reconcile | PerformResult:
+def _decide(
+    ctx: Context,
+    session: Session,
+    checkup: Checkup,
+    now: datetime,
+    opted_out: bool | None = None,
+    unsettled: bool | None = None,
+) -> _Prepared | _Reconcile | PerformResult:
+    """What to do with the claimed action. ``opted_out`` and ``unsettled`` (whether an earlier attempt's
+    outcome is unknown), when given, were read in this transaction; when None, they are read here."""
     enrolment = checkup.enrolment
     participant = enrolment.participant
     if checkup.status not in OPEN_CHECKUP or checkup.action is None:
         _release(checkup)
         return PerformResult("nothing")
-    if enrolment.status != EnrolmentStatus.active.value or session.get(PhoneOptOut, participant.phone_hash):
+    if enrolment.status != EnrolmentStatus.active.value or (
+        session.get(PhoneOptOut, participant.phone_hash) is not None if opted_out is None else opted_out
+    ):
         # Consent is checked again just before every send.
         checkup.status = CheckupStatus.cancelled.value
         checkup.action = checkup.action_at = None
@@ -357,9 +420,9 @@ def _decide(ctx: Context, session: Session, checkup: Checkup, now: datetime) -> 
             checkup.action_at = opening
         return PerformResult("deferred", {"until": opening.isoformat()})
 
-    unsettled = _unsettled(ctx, session, checkup)
-    if unsettled:
-        return _Reconcile(unsettled)
+    earlier = _unsettled(ctx, session, checkup) if unsettled is not False else []
+    if earlier:
+        return _Reconcile(earlier)
 
     channel = _channel_for(checkup, enrolment.channel, protocol)
     if channel is None:  # a voice fallback the protocol does not have
@@ -372,19 +435,22 @@ def _decide(ctx: Context, session: Session, checkup: Checkup, now: datetime) -> 
     # Unique per request: attempts grows with each request, and a postponement (which gives the attempt
     # back) grows deferrals, so the pair never repeats.
     key = f"checkup:{checkup.id}:{checkup.action}:{checkup.reminders_sent}:{checkup.attempts}.{checkup.deferrals}"
-    message = OutboundMessage(
-        key=key,
-        participant_id=participant.id,
-        checkup_id=checkup.id,
-        kind=kind,
-        channel=channel,
-        body_cipher=ctx.vault.encrypt(body),
-        status=MessageStatus.sending.value,
-        created_at=now,
-        updated_at=now,
-    )
-    session.add(message)
-    session.flush()
+    # A plain INSERT (no ORM object: nothing reads it back in this transaction); the check-up's new attempt
+    # count is written at the commit, in the same transaction.
+    message_id = session.execute(
+        _CREATE_MESSAGE,
+        {
+            "key": key,
+            "participant_id": participant.id,
+            "checkup_id": checkup.id,
+            "kind": kind,
+            "channel": channel,
+            "body_cipher": ctx.vault.encrypt(body),
+            "status": MessageStatus.sending.value,
+            "created_at": now,
+            "updated_at": now,
+        },
+    ).scalar_one()
     outgoing = Outgoing(
         key=key,
         participant_id=participant.id,
@@ -395,7 +461,7 @@ def _decide(ctx: Context, session: Session, checkup: Checkup, now: datetime) -> 
         valid_until=window_closing(now, tz, window),
         timezone=participant.timezone,
     )
-    return _Prepared(message.id, outgoing, checkup.action)
+    return _Prepared(message_id, outgoing, checkup.action)
 
 
 def _channel_for(checkup: Checkup, preferred: str, protocol: Protocol) -> str | None:
@@ -483,16 +549,8 @@ def _record(
     else:
         outcome = {"status": MessageStatus.failed.value, "error_code": error.code if error else None}
     # The message first, then the check-up, as every writer locks them (one UPDATE: no need to load it).
-    session.execute(
-        update(OutboundMessage)
-        .where(OutboundMessage.id == prepared.message_id)
-        .values(updated_at=now, **outcome)
-        .execution_options(synchronize_session=False)
-    )
-    # FOR UPDATE of the check-up only: the enrolment is joined to read it, not to lock it.
-    checkup = session.get(
-        Checkup, checkup_id, with_for_update={"of": Checkup}, populate_existing=True, options=_WITH_ENROLMENT
-    )
+    record_outcome(session, prepared.message_id, {**outcome, "updated_at": now})
+    checkup = session.scalars(_FOR_RECORD, {"checkup_id": checkup_id}).one_or_none()
     assert checkup is not None
     ours = checkup.claim_token == token and checkup.action_state == ActionState.running.value
     if not ours:
@@ -614,7 +672,7 @@ def _schedule_followup(checkup: Checkup, protocol: Protocol) -> None:
 
 def _close_missed(ctx: Context, session: Session, checkup: Checkup, now: datetime) -> None:
     """The reply window closed. Partly answered counts as answered contact; no answer at all is a miss."""
-    answered = session.scalars(select(Answer.id).where(Answer.checkup_id == checkup.id).limit(1)).first()
+    answered = session.execute(_ANSWERED_AT_ALL, {"checkup_id": checkup.id}).scalars().first()
     checkup.status = (CheckupStatus.answered if answered else CheckupStatus.missed).value
     checkup.action = checkup.action_at = None
     checkup.closed_at = now

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import case, select, update
+from sqlalchemy import bindparam, case, select, update
 from sqlalchemy.orm import Session
 
 from ..channels import twilio_api
@@ -17,6 +17,22 @@ from . import audit
 # carrier's opt-out: the Twilio channel's own lists, so there is one source.
 UNUSABLE_NUMBER_CODES = frozenset(str(code) for code in twilio_api.UNUSABLE_NUMBER)
 OPTED_OUT_CODE = str(twilio_api.OPTED_OUT)
+
+
+# Statements built once, with bound parameters: building one costs more than running it on SQLite.
+_OPEN_FLAG = (
+    select(Flag).where(Flag.participant_id == bindparam("participant_id"), Flag.state != "resolved").with_for_update()
+)
+_OVERDUE = (
+    select(Flag)
+    .where(Flag.state != "resolved", Flag.due_by < bindparam("now"), Flag.escalated_at.is_(None))
+    .with_for_update(skip_locked=True)
+)
+_STALE_CLAIMS = (
+    select(Flag)
+    .where(Flag.state == "claimed", Flag.last_activity_at < bindparam("idle_since"))
+    .with_for_update(skip_locked=True)
+)
 
 
 def raise_flag(
@@ -33,9 +49,7 @@ def raise_flag(
     participant = session.get(Participant, participant_id)
     if participant is None:
         raise ValueError(f"no participant {participant_id}")
-    flag = session.scalars(
-        select(Flag).where(Flag.participant_id == participant_id, Flag.state != "resolved").with_for_update()
-    ).first()
+    flag = session.scalars(_OPEN_FLAG, {"participant_id": participant_id}).first()
     entry = {"reason": reason, "severity": severity, "at": now.isoformat(), "source": source, **(detail or {})}
     if flag is None:
         flag = Flag(
@@ -227,11 +241,7 @@ def _clean(notes: str | None) -> str | None:
 
 def escalate_overdue(session: Session, now: datetime) -> list[int]:
     """Flags past their deadline and unresolved: severity up one step and marked for the lead. Once each."""
-    overdue = session.scalars(
-        select(Flag)
-        .where(Flag.state != "resolved", Flag.due_by < now, Flag.escalated_at.is_(None))
-        .with_for_update(skip_locked=True)
-    ).all()
+    overdue = session.scalars(_OVERDUE, {"now": now}).all()
     for flag in overdue:
         rank = Severity(flag.severity).rank
         flag.severity = list(Severity)[min(rank + 1, len(Severity) - 1)].value
@@ -243,11 +253,7 @@ def escalate_overdue(session: Session, now: datetime) -> list[int]:
 
 def return_stale_claims(session: Session, now: datetime, idle: timedelta = STALE_CLAIM) -> list[int]:
     """Claims nobody has touched for ``idle`` go back to the queue, so a flag cannot sit unseen."""
-    stale = session.scalars(
-        select(Flag)
-        .where(Flag.state == "claimed", Flag.last_activity_at < now - idle)
-        .with_for_update(skip_locked=True)
-    ).all()
+    stale = session.scalars(_STALE_CLAIMS, {"idle_since": now - idle}).all()
     for flag in stale:
         audit.record(session, now, "system", "flag.returned", "flag", flag.id, was_claimed_by=flag.claimed_by)
         flag.state, flag.claimed_by, flag.claimed_at = "open", None, None

@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -86,8 +86,12 @@ def store_inbound(
     ).first()
     if row is not None:
         return Stored(row[0], created=True)
-    existing = session.scalars(select(InboundMessage.id).where(InboundMessage.provider_sid == provider_sid)).one()
+    existing = session.execute(_BY_SID, {"provider_sid": provider_sid}).scalar_one()
     return Stored(existing, created=False)
+
+
+_inbound = InboundMessage.__table__
+_BY_SID = select(_inbound.c.id).where(_inbound.c.provider_sid == bindparam("provider_sid"))
 
 
 MAX_ATTEMPTS = 5
@@ -123,10 +127,14 @@ def match_participant(session: Session, from_hash: str) -> int | None:
     return participant.id if participant is not None else None
 
 
+# Built once: building a statement costs more than running it on SQLite.
+_BY_PHONE = select(Participant).where(Participant.phone_hash == bindparam("from_hash"))
+
+
 def _match(session: Session, from_hash: str) -> Participant | None:
     # The whole row, not only its id: the caller keeps it, so the reply handling that follows finds the
     # participant in the session instead of loading it again.
-    found = {p.id: p for p in session.scalars(select(Participant).where(Participant.phone_hash == from_hash))}
+    found = {p.id: p for p in session.scalars(_BY_PHONE, {"from_hash": from_hash})}
     if len(found) <= 1:
         return next(iter(found.values()), None)
     candidates = list(found)
@@ -143,12 +151,31 @@ def _match(session: Session, from_hash: str) -> Participant | None:
     return found[running[0]] if len(set(running)) == 1 else None
 
 
+# The inbound row is read and written with plain statements on the table (no ORM object): nothing else in
+# the transaction touches it, and it is locked (FOR UPDATE on PostgreSQL) before anything else is done.
+_LOCK_INBOUND = (
+    select(_inbound.c.state, _inbound.c.attempts, _inbound.c.from_hash, _inbound.c.body_cipher)
+    .where(_inbound.c.id == bindparam("inbound_id"))
+    .with_for_update()
+)
+_PROCESSED = (
+    update(_inbound)
+    .where(_inbound.c.id == bindparam("inbound_id"))
+    .values(
+        attempts=bindparam("attempts"),
+        participant_id=bindparam("participant_id"),
+        state=bindparam("state"),
+        processed_at=bindparam("processed_at"),
+    )
+)
+
+
 def process_inbound(ctx: Context, factory: sessionmaker[Session], inbound_id: int) -> str:
     """Act on a stored inbound message once: opt out, opt in, help, or a reply to a check-up."""
     help_for: int | None = None
     replies: list[Reply] = []
     with factory() as session, session.begin():
-        inbound = session.get(InboundMessage, inbound_id, with_for_update=True)
+        inbound = session.execute(_LOCK_INBOUND, {"inbound_id": inbound_id}).first()
         if inbound is None or inbound.state != "received":
             return "done"
         body = ctx.vault.decrypt(inbound.body_cipher)
@@ -170,11 +197,17 @@ def process_inbound(ctx: Context, factory: sessionmaker[Session], inbound_id: in
         else:
             handled = handle_reply(ctx, session, participant_id, inbound_id, body)
             outcome, replies = handled.outcome, handled.replies
-        # Set last, so the row is written once, at the commit (not at every autoflush on the way).
-        inbound.attempts += 1
-        inbound.participant_id = participant_id
-        inbound.state = "processed"
-        inbound.processed_at = ctx.now()
+        # Written last, once (the row was locked when it was read).
+        session.execute(
+            _PROCESSED,
+            {
+                "inbound_id": inbound_id,
+                "attempts": inbound.attempts + 1,
+                "participant_id": participant_id,
+                "state": "processed",
+                "processed_at": ctx.now(),
+            },
+        )
     log.info("inbound processed", inbound_id=inbound_id, participant_id=participant_id, outcome=outcome)
     if help_for is not None:
         _send_help(ctx, factory, inbound_id, help_for)

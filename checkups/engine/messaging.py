@@ -5,9 +5,10 @@ before the request, and a retry looks the message up before sending again."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
-from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Update, bindparam, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
 from ..channels.base import ChannelError, Outgoing
@@ -16,6 +17,41 @@ from ..models import MessageStatus, OutboundMessage, Participant, PhoneOptOut
 from .context import Context
 
 log = get_logger(__name__)
+
+# Statements built once, on the tables (plain Core: no ORM loading, no autoflush; the sessions here hold
+# nothing unflushed): building a statement costs more than running it on SQLite.
+_participants = Participant.__table__
+_opt_outs = PhoneOptOut.__table__
+_outbound = OutboundMessage.__table__
+# The person and whether their number opted out, in one statement.
+_RECIPIENT = (
+    select(_participants.c.phone_cipher, _participants.c.timezone, _opt_outs.c.phone_hash)
+    .select_from(_participants.outerjoin(_opt_outs, _opt_outs.c.phone_hash == _participants.c.phone_hash))
+    .where(_participants.c.id == bindparam("participant_id"))
+)
+_EXISTING = select(_outbound.c.id, _outbound.c.status, _outbound.c.created_at).where(
+    _outbound.c.key == bindparam("key")
+)
+# ON CONFLICT (key) DO NOTHING: another worker sending under the same key right now means "already".
+_CREATE = {
+    name: insert(_outbound).on_conflict_do_nothing(index_elements=["key"]).returning(_outbound.c.id)
+    for name, insert in (("postgresql", postgresql.insert), ("sqlite", sqlite.insert))
+}
+
+
+@lru_cache(maxsize=16)
+def outcome_update(columns: tuple[str, ...]) -> Update:
+    """UPDATE outbound_messages SET <columns> WHERE id = :message_id, built once per set of columns."""
+    return (
+        update(_outbound)
+        .where(_outbound.c.id == bindparam("message_id"))
+        .values({column: bindparam(column) for column in columns})
+    )
+
+
+def record_outcome(session: Session, message_id: int, values: dict[str, object]) -> None:
+    """Write what the provider said about one outbound message (one UPDATE, nothing loaded)."""
+    session.execute(outcome_update(tuple(values)), {"message_id": message_id, **values})
 
 
 @dataclass(frozen=True)
@@ -37,19 +73,14 @@ def deliver(
     """Send ``body`` to a participant once under ``key``; calling again with the same key sends nothing new."""
     with factory() as session, session.begin():
         now = ctx.now()
-        # The person and whether their number opted out, in one statement.
-        row = session.execute(
-            select(Participant, PhoneOptOut.phone_hash)
-            .outerjoin(PhoneOptOut, PhoneOptOut.phone_hash == Participant.phone_hash)
-            .where(Participant.id == participant_id)
-        ).first()
+        row = session.execute(_RECIPIENT, {"participant_id": participant_id}).first()
         if row is None:
             raise ValueError(f"no participant {participant_id}")
-        participant, opted_out = row
+        phone_cipher, timezone, opted_out = row
         if not ignore_opt_out and opted_out is not None:
             return Delivery("opted_out")
-        existing = session.scalars(select(OutboundMessage).where(OutboundMessage.key == key)).first()
-        to = ctx.vault.decrypt(participant.phone_cipher)
+        existing = session.execute(_EXISTING, {"key": key}).first()
+        to = ctx.vault.decrypt(phone_cipher)
         outgoing = Outgoing(
             key=key,
             participant_id=participant_id,
@@ -57,31 +88,32 @@ def deliver(
             body=body,
             kind=kind,
             channel=channel,
-            timezone=participant.timezone,
+            timezone=timezone,
         )
         if existing is not None and existing.status not in (MessageStatus.sending.value, MessageStatus.unknown.value):
             return Delivery("already", existing.id)
         if existing is None:
-            existing = OutboundMessage(
-                key=key,
-                participant_id=participant_id,
-                checkup_id=None,
-                kind=kind,
-                channel=channel,
-                body_cipher=ctx.vault.encrypt(body),
-                status=MessageStatus.sending.value,
-                created_at=now,
-                updated_at=now,
-            )
-            session.add(existing)
-            try:
-                session.flush()
-            except IntegrityError:  # another worker is sending it right now
+            created = session.execute(
+                _CREATE[session.get_bind().dialect.name],
+                {
+                    "key": key,
+                    "participant_id": participant_id,
+                    "checkup_id": None,
+                    "kind": kind,
+                    "channel": channel,
+                    "body_cipher": ctx.vault.encrypt(body),
+                    "status": MessageStatus.sending.value,
+                    "created_at": now,
+                    "updated_at": now,
+                },
+            ).first()
+            if created is None:  # another worker is sending it right now
                 return Delivery("already")
+            message_id, created_at = created[0], now
             first_attempt = True
         else:
+            message_id, created_at = existing.id, existing.created_at
             first_attempt = False
-        message_id, created_at = existing.id, existing.created_at
 
     provider = ctx.channel(channel)
     receipt = None if first_attempt else provider.lookup(outgoing, created_at)
@@ -107,12 +139,7 @@ def deliver(
         status = MessageStatus.unknown.value if error.outcome_unknown else MessageStatus.failed.value
         outcome = {"status": status, "error_code": error.code}
     with factory() as session, session.begin():
-        session.execute(
-            update(OutboundMessage)
-            .where(OutboundMessage.id == message_id)
-            .values(updated_at=now, **outcome)
-            .execution_options(synchronize_session=False)
-        )
+        record_outcome(session, message_id, {**outcome, "updated_at": now})
     if receipt is not None:
         return Delivery("sent", message_id)
     assert error is not None

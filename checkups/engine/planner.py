@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta
 from functools import lru_cache
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from ..models import Action, ActionState, Checkup, CheckupStatus, Enrolment, EnrolmentStatus
@@ -59,6 +59,12 @@ def planned_checkups(ctx: Context, session: Session, enrolment: Enrolment) -> tu
 
 STEP_UP_SEQ = 100_000  # step-up check-ups are numbered apart from the protocol's own
 STEP_UP_PHASE = "step_up"
+# Built once: building a statement costs more than running it on SQLite.
+_STEP_UPS_SO_FAR = (
+    select(func.count())
+    .select_from(Checkup)
+    .where(Checkup.enrolment_id == bindparam("enrolment_id"), Checkup.seq > STEP_UP_SEQ)
+)
 
 
 def _step_up(
@@ -80,14 +86,7 @@ def _step_up(
     placed = place([DueDate(STEP_UP_PHASE, due_day)], tz, window, offset)
     if not placed or placed[0].utc >= until or (upcoming is not None and placed[0].utc >= upcoming.utc):
         return None
-    count = (
-        session.scalar(
-            select(func.count())
-            .select_from(Checkup)
-            .where(Checkup.enrolment_id == enrolment.id, Checkup.seq > STEP_UP_SEQ)
-        )
-        or 0
-    )
+    count = session.scalar(_STEP_UPS_SO_FAR, {"enrolment_id": enrolment.id}) or 0
     checkup = Checkup(
         enrolment_id=enrolment.id,
         seq=STEP_UP_SEQ + count + 1,
