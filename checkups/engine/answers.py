@@ -83,8 +83,12 @@ def record_answer_id(
 
 
 # Built once per dialect: building an INSERT ... ON CONFLICT costs more than running it on SQLite.
+# On the table, not the ORM class: an ORM insert goes through its bulk-insert machinery, and answers are only
+# ever written by this statement (never ORM objects), so nothing needs flushing before it.
 _RECORD = {
-    name: insert(Answer).on_conflict_do_nothing(index_elements=["checkup_id", "question_id"]).returning(Answer.id)
+    name: insert(Answer.__table__)
+    .on_conflict_do_nothing(index_elements=["checkup_id", "question_id"])
+    .returning(Answer.__table__.c.id)
     for name, insert in (("postgresql", postgresql.insert), ("sqlite", sqlite.insert))
 }
 

@@ -55,8 +55,12 @@ class Stored:
 
 
 # Built once per dialect: building an INSERT ... ON CONFLICT costs more than running it on SQLite.
+# On the table, not the ORM class: an ORM insert goes through its bulk-insert machinery (a third of the cost),
+# and nothing in the session needs flushing first (inbound rows are never ORM objects while being stored).
 _STORE = {
-    name: insert(InboundMessage).on_conflict_do_nothing(index_elements=["provider_sid"]).returning(InboundMessage.id)
+    name: insert(InboundMessage.__table__)
+    .on_conflict_do_nothing(index_elements=["provider_sid"])
+    .returning(InboundMessage.__table__.c.id)
     for name, insert in (("postgresql", postgresql.insert), ("sqlite", sqlite.insert))
 }
 
