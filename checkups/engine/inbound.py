@@ -174,44 +174,61 @@ _PROCESSED = (
 )
 
 
+_FAILED = (
+    update(_inbound)
+    .where(_inbound.c.id == bindparam("inbound_id"), _inbound.c.state == "received")
+    .values(attempts=_inbound.c.attempts + 1, error=bindparam("failure"))
+)
+
+
 def process_inbound(ctx: Context, factory: sessionmaker[Session], inbound_id: int) -> str:
     """Act on a stored inbound message once: opt out, opt in, help, or a reply to a check-up."""
     help_for: int | None = None
     replies: list[Reply] = []
-    with factory() as session, session.begin():
-        inbound = session.execute(_LOCK_INBOUND, {"inbound_id": inbound_id}).first()
-        if inbound is None or inbound.state != "received":
-            return "done"
-        body = ctx.vault.decrypt(inbound.body_cipher)
-        participant = _match(session, inbound.from_hash)
-        participant_id = participant.id if participant is not None else None
-        word = keyword(body)
-        if word == "stop":
-            # Our own consent record is the one that counts: every enrolment of this number stops now.
-            enrolment_ops.opt_out(ctx, session, inbound.from_hash, "sms-stop", actor="participant")
-            outcome = "opted_out"
-        elif word == "start":
-            enrolment_ops.opt_in(ctx, session, inbound.from_hash, actor="participant")
-            outcome = "opted_in"
-        elif word == "help":
-            help_for = participant_id
-            outcome = "help"
-        elif participant_id is None:
-            outcome = "unmatched"
-        else:
-            handled = handle_reply(ctx, session, participant_id, inbound_id, body)
-            outcome, replies = handled.outcome, handled.replies
-        # Written last, once (the row was locked when it was read).
-        session.execute(
-            _PROCESSED,
-            {
-                "inbound_id": inbound_id,
-                "attempts": inbound.attempts + 1,
-                "participant_id": participant_id,
-                "state": "processed",
-                "processed_at": ctx.now(),
-            },
-        )
+    try:
+        with factory() as session, session.begin():
+            inbound = session.execute(_LOCK_INBOUND, {"inbound_id": inbound_id}).first()
+            if inbound is None or inbound.state != "received":
+                return "done"
+            body = ctx.vault.decrypt(inbound.body_cipher)
+            participant = _match(session, inbound.from_hash)
+            participant_id = participant.id if participant is not None else None
+            word = keyword(body)
+            if word == "stop":
+                # Our own consent record is the one that counts: every enrolment of this number stops now.
+                enrolment_ops.opt_out(ctx, session, inbound.from_hash, "sms-stop", actor="participant")
+                outcome = "opted_out"
+            elif word == "start":
+                enrolment_ops.opt_in(ctx, session, inbound.from_hash, actor="participant")
+                outcome = "opted_in"
+            elif word == "help":
+                help_for = participant_id
+                outcome = "help"
+            elif participant_id is None:
+                outcome = "unmatched"
+            else:
+                handled = handle_reply(ctx, session, participant_id, inbound_id, body)
+                outcome, replies = handled.outcome, handled.replies
+            # Written last, once (the row was locked when it was read).
+            session.execute(
+                _PROCESSED,
+                {
+                    "inbound_id": inbound_id,
+                    "attempts": inbound.attempts + 1,
+                    "participant_id": participant_id,
+                    "state": "processed",
+                    "processed_at": ctx.now(),
+                },
+            )
+    except Exception as error:
+        # The attempt counts although its transaction rolled back: after MAX_ATTEMPTS failures the tick
+        # parks the message (kept, shown to staff) instead of retrying it every minute for ever.
+        try:
+            with factory() as session, session.begin():
+                session.execute(_FAILED, {"inbound_id": inbound_id, "failure": type(error).__name__})
+        except Exception:  # the store is down too: the tick retries it later all the same
+            log.exception("could not count a failed attempt", inbound_id=inbound_id)
+        raise
     log.info("inbound processed", inbound_id=inbound_id, participant_id=participant_id, outcome=outcome)
     if help_for is not None:
         _send_help(ctx, factory, inbound_id, help_for)

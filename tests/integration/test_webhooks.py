@@ -227,3 +227,32 @@ def test_inbound_left_unprocessed_is_retried_by_the_tick_then_parked(world: Worl
     ticker.tick()
     with world.factory() as session:
         assert session.get(InboundMessage, bad.inbound_id).state == "parked"
+
+
+def test_a_reply_whose_processing_keeps_failing_is_counted_and_then_parked(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each failed attempt counts although its transaction rolls back, so the tick parks the message after
+    MAX_ATTEMPTS instead of retrying it every minute for ever; what it was is kept, not the text's content."""
+    from checkups.engine import inbound
+    from checkups.engine.inbound import MAX_ATTEMPTS, store_inbound
+
+    awaiting_checkup(world)
+    with world.factory() as session, session.begin():
+        stored = store_inbound(world.ctx, session, "SMfails", PHONE, "no")
+
+    def broken(*_args: object, **_kwargs: object) -> None:
+        raise RuntimeError("a bug in the reply handling")
+
+    monkeypatch.setattr(inbound, "handle_reply", broken)
+    ticker = world.ticker(hand_out_inbound=lambda i: process_inbound(world.ctx, world.factory, i))
+    for attempt in range(1, MAX_ATTEMPTS + 1):
+        with pytest.raises(RuntimeError):
+            process_inbound(world.ctx, world.factory, stored.inbound_id)
+        with world.factory() as session:
+            row = session.get(InboundMessage, stored.inbound_id)
+            assert (row.state, row.attempts, row.error) == ("received", attempt, "RuntimeError")
+    world.clock.advance(timedelta(minutes=2))
+    ticker.tick()
+    with world.factory() as session:
+        assert session.get(InboundMessage, stored.inbound_id).state == "parked"
