@@ -509,6 +509,8 @@ def simulate_command(
     from .simulate import Simulation, SimulationError, default_shards, format_summary, prepare_shards, terminal_progress
     from .simulate_report import render
 
+    if database_url is not None and workers is not None:
+        fail("--workers splits the cohort over SQLite files of its own; with --database-url it runs in one process")
     _configure_logging(quiet=True)
     s = settings()
     try:

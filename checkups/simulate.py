@@ -108,6 +108,7 @@ VOLUNTEER_HOUR = 13  # UTC: the volunteers' daily shift
 EVALUABLE = timedelta(days=28)  # relapses later than this before the end are too recent to judge detection
 YEAR = timedelta(days=365.25)
 WEEK = timedelta(weeks=1)
+PAST = timedelta(microseconds=1)  # the first instant after another, at the database's resolution
 
 
 @dataclass(frozen=True)
@@ -530,11 +531,12 @@ class Shard:
 
     def _next_event(self) -> datetime | None:
         """When the scheduler next has something to do: a due action, an expiring lease or a flag's deadline
-        passing (the last two plus a second: they count once past)."""
+        passing (the last two a microsecond after: they count once strictly past, and the same instant in any
+        shard, so an escalation never depends on another person's event in the same database)."""
         with self.engine.connect().execution_options(**{READ_ONLY: True}) as connection:
             action, lease, deadline = connection.execute(_NEXT_EVENT).one()
         found = [_aware(action)] if action is not None else []
-        found += [_aware(t) + timedelta(seconds=1) for t in (lease, deadline) if t is not None]
+        found += [_aware(t) + PAST for t in (lease, deadline) if t is not None]
         return min(found) if found else None
 
     def advance(self, until: datetime) -> list[Waiting]:
@@ -643,9 +645,14 @@ class _InProcess:
     """The shards run here, one after the other (one database given by URL, or a single shard)."""
 
     def __init__(self, plan: Plan, specs: list[tuple[int, str, list[int]]]) -> None:
-        self.shards = [Shard(number, url, plan, people) for number, url, people in specs]
-        for shard in self.shards:
-            shard.setup()
+        self.shards: list[Shard] = []
+        try:
+            for number, url, people in specs:
+                self.shards.append(Shard(number, url, plan, people))
+                self.shards[-1].setup()
+        except BaseException:
+            self.close()  # no engine or mapper listener left behind
+            raise
 
     def step(self, work: dict[int, list[tuple[int, bool, str]]], until: datetime) -> list[Waiting]:
         waiting: list[Waiting] = []
@@ -683,7 +690,8 @@ def _serve(connection: Connection, plan: Plan, specs: list[tuple[int, str, list[
     except (EOFError, KeyboardInterrupt):
         pass  # the coordinator is gone or stopping: nothing to report to
     except BaseException:
-        connection.send(("error", traceback.format_exc()))
+        with contextlib.suppress(OSError):  # the coordinator may be gone already
+            connection.send(("error", traceback.format_exc()))
     finally:
         if runner is not None:
             runner.close()
@@ -727,8 +735,14 @@ class _Workers:
         return value
 
     def _ask(self, *command: Any) -> list[Any]:
-        for connection in self.connections:
-            connection.send(command)
+        for connection, process in zip(self.connections, self.processes, strict=True):
+            try:
+                connection.send(command)
+            except OSError:  # a broken pipe: the worker is gone
+                process.join(timeout=1)
+                raise SimulationError(
+                    f"a simulation worker process stopped unexpectedly (exit code {process.exitcode})"
+                ) from None
         return [self._answer(connection) for connection in self.connections]
 
     def step(self, work: dict[int, list[tuple[int, bool, str]]], until: datetime) -> list[Waiting]:

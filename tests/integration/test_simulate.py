@@ -5,12 +5,13 @@ running it on PostgreSQL, changes no figure), send windows, and the command with
 from __future__ import annotations
 
 import shutil
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from checkups.channels.base import Outgoing
-from checkups.simulate import START, Behaviour, Plan, Shard, Simulation, SimulationError, format_summary
+from checkups.simulate import START, Behaviour, Plan, Shard, Simulation, SimulationError, _Workers, format_summary
 from checkups.simulate_report import render
 from tests.conftest import PROTOCOLS
 
@@ -188,6 +189,24 @@ def test_a_failing_worker_stops_the_run_with_its_error(sqlite_template: Path, tm
         sim.run()
 
 
+def test_a_worker_killed_mid_run_stops_the_run_with_a_clear_error(sqlite_template: Path, tmp_path: Path) -> None:
+    urls = []
+    for n in range(2):
+        shutil.copy(sqlite_template, tmp_path / f"{n}.db")
+        urls.append(f"sqlite:///{tmp_path / f'{n}.db'}")
+    sim = Simulation(urls, people_count=4, years=0.05, protocols_dir=PROTOCOLS, workers=2)
+    runner = sim._runner()
+    try:
+        assert isinstance(runner, _Workers)
+        runner.processes[1].kill()
+        runner.processes[1].join()
+        with pytest.raises(SimulationError, match="stopped unexpectedly"):
+            runner.step({}, START + timedelta(days=1))
+    finally:
+        runner.close()
+    assert not any(process.is_alive() for process in runner.processes)
+
+
 def test_a_check_up_message_outside_the_window_is_counted(sqlite_template: Path, tmp_path: Path) -> None:
     """The summary's outside-window figure is a real check, not a constant: a check-up message at 03:00 local
     counts, an answer to what the person wrote at that hour does not."""
@@ -306,3 +325,16 @@ def test_the_command_runs_the_cohort_in_worker_processes(tmp_path: Path, monkeyp
     assert sorted(p.name for p in (tmp_path / "var" / "simulate-4").glob("*.db")) == ["shard-0.db"]
     assert json.loads(again.output) == json.loads(first.output)
     assert json.loads(first.output)["people"] == 6
+
+
+def test_workers_with_a_database_url_is_refused(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from checkups.cli import app
+
+    args = ["simulate", "--people", "4", "--workers", "2", "--database-url", f"sqlite:///{tmp_path / 'one.db'}"]
+    result = CliRunner().invoke(app, args, env={"CHECKUPS_PROTOCOLS_DIR": str(PROTOCOLS)})
+    assert result.exit_code != 0
+    assert "--workers" in result.output
+    assert "--database-url" in result.output
+    assert not (tmp_path / "one.db").exists()
