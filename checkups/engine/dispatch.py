@@ -548,7 +548,10 @@ def _record(
         outcome = {"status": MessageStatus.unknown.value}
     else:
         outcome = {"status": MessageStatus.failed.value, "error_code": error.code if error else None}
-    # The message first, then the check-up, as every writer locks them (one UPDATE: no need to load it).
+    # The message first, then the check-up, as status callbacks and voice steps lock them (one UPDATE: no need
+    # to load it). The lease sweeper locks the other way round: if a send outlives its lease just as the
+    # sweeper runs, PostgreSQL aborts one of the two as a deadlock; either way nothing is sent twice (the
+    # message stays unsettled and the next attempt looks it up with the provider first).
     record_outcome(session, prepared.message_id, {**outcome, "updated_at": now})
     checkup = session.scalars(_FOR_RECORD, {"checkup_id": checkup_id}).one_or_none()
     assert checkup is not None
