@@ -47,7 +47,7 @@ from .context import Context
 from .conversation import after_missed
 from .enrolment import opt_out
 from .flags import OPTED_OUT_CODE, UNUSABLE_NUMBER_CODES, flag_unusable_number
-from .messaging import record_outcome
+from .messaging import new_message, provider_outcome, record_outcome
 from .planner import enrolment_window, plan_next, window_of
 
 log = get_logger(__name__)
@@ -439,17 +439,7 @@ def _decide(
     # count is written at the commit, in the same transaction.
     message_id = session.execute(
         _CREATE_MESSAGE,
-        {
-            "key": key,
-            "participant_id": participant.id,
-            "checkup_id": checkup.id,
-            "kind": kind,
-            "channel": channel,
-            "body_cipher": ctx.vault.encrypt(body),
-            "status": MessageStatus.sending.value,
-            "created_at": now,
-            "updated_at": now,
-        },
+        new_message(ctx, key, participant.id, checkup.id, kind, channel, body, now),
     ).scalar_one()
     outgoing = Outgoing(
         key=key,
@@ -536,23 +526,11 @@ def _record(
     error: ChannelError | None,
 ) -> PerformResult:
     now = ctx.now()
-    outcome: dict[str, object]
-    if receipt is not None:
-        outcome = {
-            "status": MessageStatus.sent.value,
-            "provider_sid": receipt.sid,
-            "segments": receipt.segments,
-            "sent_at": now,
-        }
-    elif error is not None and error.outcome_unknown:
-        outcome = {"status": MessageStatus.unknown.value}
-    else:
-        outcome = {"status": MessageStatus.failed.value, "error_code": error.code if error else None}
     # The message first, then the check-up, as status callbacks and voice steps lock them (one UPDATE: no need
     # to load it). The lease sweeper locks the other way round: if a send outlives its lease just as the
     # sweeper runs, PostgreSQL aborts one of the two as a deadlock; either way nothing is sent twice (the
     # message stays unsettled and the next attempt looks it up with the provider first).
-    record_outcome(session, prepared.message_id, {**outcome, "updated_at": now})
+    record_outcome(session, prepared.message_id, provider_outcome(receipt, error, now))
     checkup = session.scalars(_FOR_RECORD, {"checkup_id": checkup_id}).one_or_none()
     assert checkup is not None
     ours = checkup.claim_token == token and checkup.action_state == ActionState.running.value

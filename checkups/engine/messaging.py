@@ -5,13 +5,14 @@ before the request, and a retry looks the message up before sending again."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from functools import lru_cache
 
 from sqlalchemy import Update, bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
-from ..channels.base import ChannelError, Outgoing
+from ..channels.base import ChannelError, Outgoing, Receipt
 from ..logging import get_logger
 from ..models import MessageStatus, OutboundMessage, Participant, PhoneOptOut
 from .context import Context
@@ -47,6 +48,46 @@ def outcome_update(columns: tuple[str, ...]) -> Update:
         .where(_outbound.c.id == bindparam("message_id"))
         .values({column: bindparam(column) for column in columns})
     )
+
+
+def new_message(
+    ctx: Context,
+    key: str,
+    participant_id: int,
+    checkup_id: int | None,
+    kind: str,
+    channel: str,
+    body: str,
+    now: datetime,
+) -> dict[str, object]:
+    """The row of an outbound message about to be sent: stored (status ``sending``) before the provider call."""
+    return {
+        "key": key,
+        "participant_id": participant_id,
+        "checkup_id": checkup_id,
+        "kind": kind,
+        "channel": channel,
+        "body_cipher": ctx.vault.encrypt(body),
+        "status": MessageStatus.sending.value,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+def provider_outcome(receipt: Receipt | None, error: ChannelError | None, now: datetime) -> dict[str, object]:
+    """What to write on the message after the provider call: sent (with its id and segments), unknown (the
+    request may have reached the provider: looked up before any resend) or failed."""
+    if receipt is not None:
+        return {
+            "status": MessageStatus.sent.value,
+            "provider_sid": receipt.sid,
+            "segments": receipt.segments,
+            "sent_at": now,
+            "updated_at": now,
+        }
+    if error is not None and error.outcome_unknown:
+        return {"status": MessageStatus.unknown.value, "error_code": error.code, "updated_at": now}
+    return {"status": MessageStatus.failed.value, "error_code": error.code if error else None, "updated_at": now}
 
 
 def record_outcome(session: Session, message_id: int, values: dict[str, object]) -> None:
@@ -95,17 +136,7 @@ def deliver(
         if existing is None:
             created = session.execute(
                 _CREATE[session.get_bind().dialect.name],
-                {
-                    "key": key,
-                    "participant_id": participant_id,
-                    "checkup_id": None,
-                    "kind": kind,
-                    "channel": channel,
-                    "body_cipher": ctx.vault.encrypt(body),
-                    "status": MessageStatus.sending.value,
-                    "created_at": now,
-                    "updated_at": now,
-                },
+                new_message(ctx, key, participant_id, None, kind, channel, body, now),
             ).first()
             if created is None:  # another worker is sending it right now
                 return Delivery("already")
@@ -125,21 +156,9 @@ def deliver(
             error = caught
         except Exception as caught:
             error = ChannelError(type(caught).__name__, outcome_unknown=True)
-    now = ctx.now()
-    outcome: dict[str, object]
-    if receipt is not None:
-        outcome = {
-            "status": MessageStatus.sent.value,
-            "provider_sid": receipt.sid,
-            "segments": receipt.segments,
-            "sent_at": now,
-        }
-    else:
-        assert error is not None
-        status = MessageStatus.unknown.value if error.outcome_unknown else MessageStatus.failed.value
-        outcome = {"status": status, "error_code": error.code}
+    outcome = provider_outcome(receipt, error, ctx.now())
     with factory() as session, session.begin():
-        record_outcome(session, message_id, {**outcome, "updated_at": now})
+        record_outcome(session, message_id, outcome)
     if receipt is not None:
         return Delivery("sent", message_id)
     assert error is not None
