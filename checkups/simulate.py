@@ -54,7 +54,7 @@ Figures: :meth:`Simulation.summary` (the terminal summary and ``--json``) and :m
 (week by week, for the report's charts). Volunteer hours needed per week are the flags opened that week
 times ``minutes_per_flag`` (30 by default: a planning heuristic, set it from the service's own records).
 
-Cost: every check-up goes through the real engine, about twenty transactions and eighty statements, and
+Cost: every check-up goes through the real engine, about twenty transactions and seventy statements, and
 nearly all of the time is SQLAlchemy's Python work per statement (SQLite itself is a few percent). So the
 run takes time in proportion to the number of check-ups divided by the CPUs, not to the simulated years.
 The simulation's databases are thrown away after the run, so they are written without fsync. See
