@@ -153,7 +153,9 @@ def _overview(summary: Mapping[str, Any]) -> str:
     relapses = summary["relapses"]
     hours = summary["volunteer_hours_per_week"]
     rows: list[tuple[str, object]] = [
+        ("Check-ups", summary["checkups"]),
         ("Messages sent", summary["messages_total"]),
+        ("Check-up messages sent outside the person's send window", summary["outside_window"]),
         ("Replies received", summary["inbound"]),
         ("Flags raised", summary["flags_total"]),
         ("Flags per week (mean / max)", f"{summary['flags_per_week']['mean']:g} / {summary['flags_per_week']['max']}"),

@@ -22,6 +22,8 @@ def _summary(protocol: str = "standard-5y") -> dict[str, Any]:
         "messages": {"sms": {"question": 40, "reminder": 5}, "voice": {"call": 3}},
         "messages_total": 48,
         "inbound": 30,
+        "checkups": 17,
+        "outside_window": 0,
         "response_rate_by_phase": {"weekly": {"answered": 8, "closed": 10, "rate": 0.8}},
         "flags_by_severity": {"high": 3, "urgent": 1},
         "flags_total": 4,
@@ -107,3 +109,9 @@ def test_the_delay_histogram_puts_each_delay_in_one_bin() -> None:
     assert len(counts) == len(DELAY_BINS)
     assert sum(counts) == len(days)
     assert counts == [2, 2, 1, 1, 1, 1, 1]
+
+
+def test_the_overview_shows_the_check_ups_and_the_send_window_check() -> None:
+    page = render(_summary(), _series())
+    assert "<tr><td>Check-ups</td><td>17</td></tr>" in page
+    assert "<tr><td>Check-up messages sent outside the person&#x27;s send window</td><td>0</td></tr>" in page
