@@ -385,11 +385,13 @@ class Shard:
         self.plan = plan
         self.clock = SettableClock(START)
         self.engine = make_engine(url)
+        # The simulation's database is thrown away after the run: its commits need not wait for the disk (a
+        # crash loses nothing worth keeping). On SQLite, registered after make_engine's own pragmas, so it
+        # overrides their synchronous=NORMAL; on PostgreSQL, for this run's connections only.
         if self.engine.dialect.name == "sqlite":
-            # The simulation's database is thrown away after the run: no fsync at each of its commits (a
-            # crash loses nothing worth keeping). Registered after make_engine's own pragmas, so it overrides
-            # their synchronous=NORMAL.
             event.listen(self.engine, "connect", _no_fsync)
+        elif self.engine.dialect.name == "postgresql":
+            event.listen(self.engine, "connect", _no_commit_wait)
         self.factory: sessionmaker[Session] = session_factory(self.engine)
         # A person's participant id is their number in the cohort plus one, in whichever shard they are: the
         # engine spreads send times within the window by participant id, so ids given by insertion order
@@ -1000,6 +1002,13 @@ def _no_fsync(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA synchronous=OFF")
     cursor.close()
+
+
+def _no_commit_wait(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("SET synchronous_commit TO off")
+    cursor.close()
+    dbapi_connection.commit()  # a SET in a transaction rolled back at check-in would be undone
 
 
 def _aware(value: datetime) -> datetime:
