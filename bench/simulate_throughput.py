@@ -85,7 +85,7 @@ def measure(
     events = summary["messages_total"] + summary["inbound"]
     return {
         "backend": "sqlite" if url.startswith("sqlite-shards:") else url.split(":", 1)[0].split("+", 1)[0],
-        "processes": len(urls) if len(urls) > 1 else 1,
+        "processes": len(urls),
         "people": people,
         "years": years,
         "checkups": processed,

@@ -52,20 +52,9 @@ def record_answer(
     parsed: Parsed,
     now: datetime,
     inbound_id: int | None = None,
-) -> bool:
-    """Store one answer; a repeat for the same question (a replayed webhook) changes nothing."""
-    return record_answer_id(session, checkup, question, parsed, now, inbound_id) is not None
-
-
-def record_answer_id(
-    session: Session,
-    checkup: Checkup,
-    question: Question,
-    parsed: Parsed,
-    now: datetime,
-    inbound_id: int | None = None,
 ) -> int | None:
-    """:func:`record_answer`, giving the new answer's id (None if the question was answered already)."""
+    """Store one answer: the new answer's id, or None if the question was answered already (a replayed
+    webhook changes nothing)."""
     row = session.execute(
         _RECORD[session.get_bind().dialect.name],
         {

@@ -26,7 +26,7 @@ from ..protocols.durations import Duration
 from ..protocols.schedule import zone
 from ..protocols.schema import DeliveryMode, Protocol
 from . import risk
-from .answers import Parsed, awaiting_checkup, close_answered, questions_of, record_answer, record_answer_id
+from .answers import Parsed, awaiting_checkup, close_answered, questions_of, record_answer
 from .context import Context
 from .flags import raise_flag
 from .replies import parse_answer, parse_reply, scan_crisis
@@ -58,12 +58,6 @@ _checkups = Checkup.__table__
 # Plain statements on the tables (no ORM loading): the answers they read are written with statements too,
 # never left pending in the session.
 _ANSWERED = select(_answers.c.question_id).where(_answers.c.checkup_id == bindparam("checkup_id"))
-_HISTORY = (
-    select(_answers.c.checkup_id, _answers.c.question_id, _answers.c.value_int, _answers.c.value_text)
-    .select_from(_answers.join(_checkups, _checkups.c.id == _answers.c.checkup_id))
-    .where(_checkups.c.enrolment_id == bindparam("enrolment_id"), _answers.c.parsed.is_(True))
-    .order_by(_checkups.c.seq, _answers.c.id)
-)
 # Every answer of an enrolment, parsed or not, in the order history() reads them: what a reply needs to
 # know (which questions its check-up has answered) and what the risk rules need, in one statement.
 _ENROLMENT_ANSWERS = (
@@ -192,17 +186,16 @@ def handle_reply(ctx: Context, session: Session, participant_id: int, inbound_id
         # Asked once already: keep it as unparsed (the raw text is in the inbound message) and move on.
         results = [(question, Parsed(False))]
     for question, parsed in results:
+        answer_id = record_answer(session, checkup, question, parsed, now, inbound_id=inbound_id)
         if rows is None:
-            record_answer(session, checkup, question, parsed, now, inbound_id=inbound_id)
             continue
-        answer_id = record_answer_id(session, checkup, question, parsed, now, inbound_id=inbound_id)
         if answer_id is None:  # answered meanwhile: read them all again
             rows = None
         else:
             rows.append(
                 (checkup.id, question.id, parsed.value_int, parsed.value_text, parsed.ok, checkup.seq, answer_id)
             )
-    parsed_rows = None if rows is None else [row[:4] for row in sorted(rows, key=lambda r: (r[5], r[6])) if row[4]]
+    parsed_rows = None if rows is None else _parsed_in_order(rows)
     _evaluate(ctx, session, enrolment, protocol, checkup, now, rows=parsed_rows)
     still = [q for q in remaining if q.id not in {question.id for question, _ in results}]
     if still and checkup.status == CheckupStatus.awaiting.value:
@@ -259,6 +252,12 @@ def _recently_closed(session: Session, participant_id: int, now: datetime) -> Ch
 AnswerRows = Sequence[tuple[int, str, int | None, str | None]]
 
 
+def _parsed_in_order(rows: Sequence[Any]) -> AnswerRows:
+    """The parsed answers among rows of ``_ENROLMENT_ANSWERS``, by check-up seq then answer id, as
+    (checkup_id, question_id, value_int, value_text): what :func:`history` reads."""
+    return [tuple(row[:4]) for row in sorted(rows, key=lambda r: (r[5], r[6])) if row[4]]
+
+
 def history(
     session: Session,
     enrolment: Enrolment,
@@ -273,7 +272,7 @@ def history(
     of the query here: (checkup_id, question_id, value_int, value_text) by check-up seq, then answer id.
     """
     if rows is None:
-        rows = session.execute(_HISTORY, {"enrolment_id": enrolment.id}).all()  # type: ignore[assignment]
+        rows = _parsed_in_order(session.execute(_ENROLMENT_ANSWERS, {"enrolment_id": enrolment.id}).all())
     current: dict[str, int | str | None] = {}
     previous: dict[str, int | None] = {}
     firsts: dict[str, list[int]] = {}
