@@ -466,7 +466,9 @@ def _serve_in_thread(rt, host: str, port: int):
 
 @app.command("simulate")
 def simulate_command(
-    people: Annotated[int, typer.Option("--people", help="Cohort size.", min=1)] = 200,
+    people: Annotated[
+        int, typer.Option("--people", help="Cohort size (at most 81,000: the reserved numbers).", min=1, max=81_000)
+    ] = 200,
     years: Annotated[float, typer.Option("--years", help="Simulated years (fractions allowed).", min=0.01)] = 1.0,
     protocol: Annotated[str, typer.Option("--protocol", help="Protocol name.")] = "standard-5y",
     seed: Annotated[int, typer.Option("--seed", help="The same seed gives the same figures.")] = 1,
@@ -506,7 +508,15 @@ def simulate_command(
 
     from .migrate import upgrade
     from .protocols.loader import UnknownProtocol
-    from .simulate import Simulation, SimulationError, default_shards, format_summary, prepare_shards, terminal_progress
+    from .simulate import (
+        Simulation,
+        SimulationError,
+        default_shards,
+        ensure_empty,
+        format_summary,
+        prepare_shards,
+        terminal_progress,
+    )
     from .simulate_report import render
 
     if database_url is not None and workers is not None:
@@ -518,8 +528,11 @@ def simulate_command(
             shards = min(workers, people) if workers else default_shards(people)
             urls = prepare_shards(Path("var") / f"simulate-{seed}", shards)
         else:
+            ensure_empty(database_url)  # before migrating: a database in use is refused untouched
             upgrade(database_url)
             urls = [database_url]
+    except SimulationError as error:
+        fail(str(error))
     except OperationalError as error:
         fail(f"cannot reach the database: {error.orig or error}".splitlines()[0])
     except OSError as error:

@@ -97,7 +97,7 @@ from .engine.flags import SEVERITY_ORDER, log_attempt, queue, resolve
 from .engine.flags import claim as claim_flag
 from .engine.inbound import process_inbound, store_inbound
 from .engine.ticker import Ticker
-from .models import Checkup, CheckupStatus, Enrolment, Flag, Participant, Role, User
+from .models import Checkup, CheckupStatus, Enrolment, Flag, Organisation, Participant, Role, User
 from .protocols.schedule import in_window, zone
 
 START = datetime(2026, 1, 5, tzinfo=UTC)  # a Monday; fixed, so runs compare
@@ -153,6 +153,21 @@ class Behaviour:
         return self.relapse_hazard_mid if week < 52 else self.relapse_hazard_late
 
 
+# Simulated people get only numbers reserved for drama and testing, which reach nobody: the UK's 1,000
+# (+44 7700 900000-900999), then the US's 100 per area code (+1 NNN 555 0100-0199, area codes 200-999).
+MAX_PEOPLE = 1000 + 800 * 100
+
+
+def simulated_phone(index: int) -> str:
+    """Person ``index``'s number, a reserved one (see :data:`MAX_PEOPLE`)."""
+    if index < 1000:
+        return f"+447700900{index:03d}"
+    if index < MAX_PEOPLE:
+        area, line = divmod(index - 1000, 100)
+        return f"+1{200 + area}55501{line:02d}"
+    raise ValueError(f"a simulated cohort has at most {MAX_PEOPLE:,} people (the reserved numbers)")
+
+
 @dataclass
 class Person:
     """One simulated participant: fixed traits drawn at creation, and the state of their conversation."""
@@ -189,7 +204,7 @@ class Person:
         styles, weights = zip(*behaviour.style_weights, strict=True)
         return cls(
             index=index,
-            phone=f"+44770090{index:04d}" if index < 10_000 else f"+4477{index:08d}",
+            phone=simulated_phone(index),
             timezone=rng.choice(ZONES),
             discharged=discharged,
             rng=rng,
@@ -500,6 +515,11 @@ class Shard:
             ((q.text[protocol.default_language], q.id) for q in protocol.questions), key=lambda t: -len(t[0])
         )
         with self.factory() as session, session.begin():
+            for model in (Organisation, Participant, User):
+                if session.scalar(select(model.id).limit(1)) is not None:
+                    raise SimulationError(
+                        f"the database already holds {model.__tablename__}: a simulation needs an empty one"
+                    )
             ensure_organisation(session, ORGANISATION, "Simulated service", now)
             user = User(
                 email=f"volunteer-{self.plan.seed}@simulated.invalid",
@@ -701,7 +721,32 @@ def _serve(connection: Connection, plan: Plan, specs: list[tuple[int, str, list[
 
 
 class SimulationError(RuntimeError):
-    """A shard failed in a worker process; the message carries its traceback."""
+    """The run cannot go on: a shard failed in a worker process (the message carries its traceback), or a
+    database already holds data."""
+
+
+# Tables whose rows mean a database is in use: simulated people enrolled there would be real enrolments to
+# `checkups run` on it, which would send them check-ups.
+_IN_USE = ("participants", "organisations", "users")
+
+
+def ensure_empty(url: str) -> None:
+    """:class:`SimulationError` unless the database at ``url`` holds no participant, organisation or user
+    (a database without our tables yet counts as empty)."""
+    from sqlalchemy import inspect, table
+
+    engine = make_engine(url)
+    try:
+        with engine.connect() as connection:
+            present = set(inspect(connection).get_table_names())
+            for name in _IN_USE:
+                if name in present and connection.execute(select(func.count()).select_from(table(name))).scalar():
+                    raise SimulationError(
+                        f"the database already holds {name}: a simulation needs an empty database of its own "
+                        "(its simulated people would be real enrolments to `checkups run` on this one)"
+                    )
+    finally:
+        engine.dispose()
 
 
 class _Workers:
@@ -821,6 +866,8 @@ class Simulation:
     def __post_init__(self) -> None:
         if not self.urls:
             raise ValueError("a simulation needs at least one database")
+        if not 0 < self.people_count <= MAX_PEOPLE:
+            raise ValueError(f"a simulated cohort has 1 to {MAX_PEOPLE:,} people")
         self.plan = Plan(self.people_count, self.years, self.protocol, self.seed, self.behaviour, self.protocols_dir)
         self.end = self.plan.end
         self.people = [Person.create(i, self.seed, self.behaviour, self.end - START) for i in range(self.people_count)]

@@ -338,3 +338,34 @@ def test_workers_with_a_database_url_is_refused(tmp_path: Path) -> None:
     assert "--workers" in result.output
     assert "--database-url" in result.output
     assert not (tmp_path / "one.db").exists()
+
+
+def test_a_database_in_use_is_refused_untouched(sqlite_template: Path, tmp_path: Path) -> None:
+    """A simulation enrols its people: in a database in use they would be real enrolments to `checkups run`,
+    which would send them check-ups. So a database holding any participant, organisation or user is refused,
+    before it is migrated, and the run stops before its first enrolment."""
+    from typer.testing import CliRunner
+
+    from checkups.cli import app
+    from checkups.db import make_engine, session_factory
+    from checkups.engine.enrolment import ensure_organisation
+
+    path = tmp_path / "live.db"
+    shutil.copy(sqlite_template, path)
+    engine = make_engine(f"sqlite:///{path}")
+    with session_factory(engine)() as session, session.begin():
+        ensure_organisation(session, "live", "A real service", START)
+    engine.dispose()
+    before = path.read_bytes()
+
+    args = ["simulate", "--people", "2", "--years", "0.02", "--database-url", f"sqlite:///{path}"]
+    result = CliRunner().invoke(app, args, env={"CHECKUPS_PROTOCOLS_DIR": str(PROTOCOLS)})
+    assert result.exit_code != 0
+    assert "already holds organisations" in result.output
+    assert "empty database" in result.output
+    assert path.read_bytes() == before
+
+    # Through the library too: the shard refuses before enrolling anyone.
+    sim = Simulation([f"sqlite:///{path}"], people_count=2, years=0.02, protocols_dir=PROTOCOLS)
+    with pytest.raises(SimulationError, match="already holds"):
+        sim.run()

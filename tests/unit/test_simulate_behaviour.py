@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+
 from checkups.simulate import WEEK, YEAR, Behaviour, Person
 
 HORIZON = YEAR
@@ -86,3 +88,16 @@ def test_replies_parse_with_the_real_parser_or_are_crisis_or_stop() -> None:
                 assert parse_answer(question, text).ok, (question.id, text)
                 kinds["parsed"] += 1
     assert all(kinds.values())
+
+
+def test_simulated_people_get_only_reserved_numbers_each_their_own() -> None:
+    from checkups.phones import is_reserved_for_testing, normalise
+    from checkups.simulate import MAX_PEOPLE, simulated_phone
+
+    numbers = [simulated_phone(i) for i in range(MAX_PEOPLE)]
+    assert len(set(numbers)) == MAX_PEOPLE
+    assert all(is_reserved_for_testing(n) for n in numbers)
+    assert [normalise(n) for n in numbers[995:1005]] == numbers[995:1005]
+    assert numbers[:1] + numbers[999:1001] == ["+447700900000", "+447700900999", "+12005550100"]
+    with pytest.raises(ValueError, match="81,000"):
+        simulated_phone(MAX_PEOPLE)
