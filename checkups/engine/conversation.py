@@ -8,7 +8,8 @@
   conversation moves on. ``all_at_once``: one reply may answer them all.
 - A late reply to a check-up that closed in the last week is recorded against it.
 - After every answer the protocol's risk rules run on the person's history; what fires becomes (or adds to)
-  their one open flag.
+  their one open flag. Answers keyed in on an automated call (:mod:`.voice`) go through the same
+  :func:`evaluate` and :func:`maybe_end_step_up`.
 """
 
 from __future__ import annotations
@@ -196,7 +197,7 @@ def handle_reply(ctx: Context, session: Session, participant_id: int, inbound_id
                 (checkup.id, question.id, parsed.value_int, parsed.value_text, parsed.ok, checkup.seq, answer_id)
             )
     parsed_rows = None if rows is None else _parsed_in_order(rows)
-    _evaluate(ctx, session, enrolment, protocol, checkup, now, rows=parsed_rows)
+    evaluate(ctx, session, enrolment, protocol, checkup, now, rows=parsed_rows)
     still = [q for q in remaining if q.id not in {question.id for question, _ in results}]
     if still and checkup.status == CheckupStatus.awaiting.value:
         _stop_reminders(checkup)
@@ -206,7 +207,7 @@ def handle_reply(ctx: Context, session: Session, participant_id: int, inbound_id
         )
         return Handled("next_question", handled.replies)
     if checkup.status == CheckupStatus.awaiting.value:
-        _maybe_end_step_up(session, enrolment, protocol, checkup, now, rows=parsed_rows)
+        maybe_end_step_up(session, enrolment, protocol, checkup, now, rows=parsed_rows)
         close_answered(ctx, session, checkup, now)
         handled.replies.append(
             Reply(
@@ -296,7 +297,7 @@ def history(
     )
 
 
-def _evaluate(
+def evaluate(
     ctx: Context,
     session: Session,
     enrolment: Enrolment,
@@ -323,7 +324,7 @@ def _evaluate(
     return fired
 
 
-def _maybe_end_step_up(
+def maybe_end_step_up(
     session: Session,
     enrolment: Enrolment,
     protocol: Protocol,
@@ -352,4 +353,4 @@ def _maybe_end_step_up(
 def after_missed(ctx: Context, session: Session, enrolment: Enrolment, checkup: Checkup, now: datetime) -> None:
     """A check-up closed without a reply: the missed-in-a-row rules run (each threshold once per run)."""
     protocol = ctx.protocols.by_version_id(session, enrolment.protocol_version_id)
-    _evaluate(ctx, session, enrolment, protocol, None, now, missed_in_a_row=enrolment.missed_in_a_row)
+    evaluate(ctx, session, enrolment, protocol, None, now, missed_in_a_row=enrolment.missed_in_a_row)

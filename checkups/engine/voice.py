@@ -11,8 +11,9 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from ..models import Checkup, MessageStatus, OutboundMessage
+from ..models import Checkup, CheckupStatus, MessageStatus, OutboundMessage
 from ..protocols.schema import AnswerType, Protocol, Question
+from . import conversation
 from .answers import close_answered, parse_keypad, questions_of, record_answer
 from .compose import question_text
 from .context import Context
@@ -83,9 +84,14 @@ def answer(ctx: Context, factory: sessionmaker[Session], key: str, call_sid: str
             return _goodbye(protocol, language)
         now = ctx.now()
         question = questions[index]
-        if digits:
-            record_answer(session, checkup, question, parse_keypad(question, digits), now)
+        enrolment = checkup.enrolment
+        # The risk rules run after each answer, as they do for a text reply: a person who hangs up after
+        # keying in "used" is flagged all the same.
+        if digits and record_answer(session, checkup, question, parse_keypad(question, digits), now) is not None:
+            conversation.evaluate(ctx, session, enrolment, protocol, checkup, now)
         if index + 1 < len(questions):
             return _question_step(protocol, questions, index + 1, language)
-        close_answered(ctx, session, checkup, now)
+        if checkup.status == CheckupStatus.awaiting.value:
+            conversation.maybe_end_step_up(session, enrolment, protocol, checkup, now)
+            close_answered(ctx, session, checkup, now)
         return _goodbye(protocol, language)

@@ -11,7 +11,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from twilio.request_validator import RequestValidator
 
-from checkups.models import Answer, Checkup, CheckupStatus, OutboundMessage
+from checkups.engine.flags import queue
+from checkups.models import Answer, Checkup, CheckupStatus, Enrolment, Flag, OutboundMessage
 
 from .conftest import PUBLIC_BASE, TWILIO_TOKEN, World
 
@@ -114,3 +115,45 @@ def test_an_unanswered_call_brings_the_follow_up_forward(world: World, client: T
         ).all()
     assert kinds == ["call", "reminder"]
     assert world.sends()[-1].sent_at == world.clock.now()
+
+
+def _open_flag(world: World) -> Flag | None:
+    with world.factory() as session:
+        flags = queue(session)
+    return flags[0] if flags else None
+
+
+def test_use_keyed_in_on_a_call_raises_the_same_flag_as_a_text(world: World, client: TestClient) -> None:
+    """A keypad answer goes through the protocol's risk rules as a text reply does: "1" (yes) to "have you
+    used" is a high flag due in 24 hours, and the step-up starts."""
+    checkup, key, sid = placed_call(world)
+    call(client, "/twilio/voice/start", {"checkup": key}, {"CallSid": sid, "AnsweredBy": "human"})
+    for q, digits in enumerate(["1", "3", "8", "2"]):  # used, urges 3, confidence 8, no call wanted
+        call(client, "/twilio/voice/answer", {"checkup": key, "q": q}, {"CallSid": sid, "Digits": digits})
+    flag = _open_flag(world)
+    assert flag is not None
+    assert flag.severity == "high"
+    assert flag.due_by == world.clock.now() + timedelta(hours=24)
+    assert len(flag.reasons) == 1
+    assert flag.reasons[0]["reason"].startswith("Said they have used since the last check-in")
+    with world.factory() as session:
+        assert session.get(Checkup, checkup.id).status == CheckupStatus.answered.value
+        assert session.get(Enrolment, checkup.enrolment_id).step_up_until is not None
+
+
+def test_a_call_hung_up_after_a_risky_answer_still_raises_the_flag(world: World, client: TestClient) -> None:
+    """The rules run after each answer, not at the end of the call: strong urges with low confidence are
+    flagged although the person hung up before the last question."""
+    _checkup, key, sid = placed_call(world)
+    for q, digits in enumerate(["2", "8", "3"]):  # no use, urges 8, confidence 3, then hangs up
+        call(client, "/twilio/voice/answer", {"checkup": key, "q": q}, {"CallSid": sid, "Digits": digits})
+    flag = _open_flag(world)
+    assert flag is not None
+    assert any("Strong urges with low confidence" in r["reason"] for r in flag.reasons)
+
+
+def test_a_clean_call_raises_nothing(world: World, client: TestClient) -> None:
+    _checkup, key, sid = placed_call(world)
+    for q, digits in enumerate(["2", "2", "8", "2"]):
+        call(client, "/twilio/voice/answer", {"checkup": key, "q": q}, {"CallSid": sid, "Digits": digits})
+    assert _open_flag(world) is None
