@@ -26,24 +26,30 @@ Behaviour model (:class:`Behaviour`, every number a parameter):
   ``max(respond_floor, respond_start * respond_monthly_decay ** months_since_discharge) * engagement``,
   where ``engagement`` is the person's own factor (uniform in ``engagement_range``). A reply comes after a
   log-normal delay (median ``reply_median_minutes``); if none is coming, a reminder gets one with
-  probability ``reminder_pull`` times that, a voice call (the fallback) ``call_pull`` times that (the
-  person texts back after the call: the voice keypad flow itself is not simulated here). Once talking,
-  each next question is answered within minutes with probability ``continue_conversation``.
+  probability ``reminder_pull`` times that. Once talking, each next question is answered within minutes
+  with probability ``continue_conversation``.
+* Calls: an automated call (the fallback after unanswered texts) is picked up with ``call_pull`` times
+  that probability, and a call that is the check-up itself (a voice-first enrolment) with that probability.
+  Whoever picks up answers on the keypad (1 yes, 2 no, a number and #) through the engine's call steps,
+  the ones the voice webhooks run, and hangs up before a question with probability ``hang_up``.
 * Reply style, fixed per person (``style_weights``): ``clean`` ("no", "3"), ``messy`` ("nah mate",
-  "7/10", "yeah a bit", "im a 4 today"), ``words`` ("nope", "three"). After a clarification the person
-  answers cleanly with probability ``clarify_clean``.
-* Relapse: a weekly hazard from discharge, ``relapse_hazard_early`` for the first
-  ``early_weeks``, then ``relapse_hazard_mid`` until week 52, then ``relapse_hazard_late``. At most one
-  relapse per person in this model; using continues afterwards (recovery after contact is not modelled).
+  "7/10", "yeah a bit", "im a 4 today"), ``words`` ("nope", "three"), ``keypad`` (enrolled for calls,
+  answering on the keypad; a text gets a clean answer). After a clarification the person answers cleanly
+  with probability ``clarify_clean``.
+* Relapse and recovery: a weekly hazard of relapse from discharge, ``relapse_hazard_early`` for the first
+  ``early_weeks``, then ``relapse_hazard_mid`` until week 52, then ``relapse_hazard_late``; while using, a
+  weekly chance ``recovery_hazard`` of stopping again, after which the relapse hazard applies again. So a
+  person may relapse several times over the years. Contact with a volunteer does not change the person's
+  course here: the simulation measures how fast relapses are caught, not what the calls achieve.
 * Craving: urges are the person's baseline (uniform in ``urge_baseline``) plus noise; in the
-  ``craving_lead_days`` before a relapse they rise linearly by up to ``craving_rise``; after it they stay
+  ``craving_lead_days`` before a relapse they rise linearly by up to ``craving_rise``; while using they stay
   ``craving_after`` above baseline. Confidence falls as urges rise.
-* Admitting use: after the relapse, "have you used?" is answered yes with probability ``admit_use``;
-  before it, yes with ``false_yes`` (a lapse, not a relapse). "Would you like a call?" is yes with
-  ``want_call`` (``want_call_relapsed`` after relapse).
+* Admitting use: while using, "have you used?" is answered yes with probability ``admit_use``;
+  otherwise yes with ``false_yes`` (a lapse, not a relapse). "Would you like a call?" is yes with
+  ``want_call`` (``want_call_relapsed`` while using).
 * Dropout: a weekly hazard ``dropout_hazard`` after which the person never replies again.
-* Crisis: any reply is replaced by a crisis message with probability ``crisis`` (``crisis_relapsed``
-  after relapse).
+* Crisis: any text reply is replaced by a crisis message with probability ``crisis`` (``crisis_relapsed``
+  while using).
 * Opt-out: any reply is replaced by STOP with probability ``opt_out``.
 
 Each person draws from their own :class:`random.Random`, seeded from the run's seed and their number, so
@@ -90,6 +96,8 @@ from .channels.encoding import segments
 from .clock import SettableClock
 from .crypto import Vault, generate_key
 from .db import READ_ONLY, make_engine, session_factory
+from .engine import voice
+from .engine.compose import question_text
 from .engine.context import Context, ProtocolStore, Tuning
 from .engine.dispatch import LEASED, Claim, perform
 from .engine.enrolment import EnrolmentRequest, enrol, ensure_organisation
@@ -124,12 +132,16 @@ class Behaviour:
     reminder_pull: float = 0.45
     call_pull: float = 0.3
     continue_conversation: float = 0.95
-    style_weights: tuple[tuple[str, float], ...] = (("clean", 0.6), ("messy", 0.3), ("words", 0.1))
+    style_weights: tuple[tuple[str, float], ...] = (("clean", 0.5), ("messy", 0.3), ("words", 0.1), ("keypad", 0.1))
+    hang_up: float = 0.03  # per question of an automated call: the person hangs up before keying an answer
     clarify_clean: float = 0.85
     early_weeks: int = 13
     relapse_hazard_early: float = 0.025
     relapse_hazard_mid: float = 0.012
     relapse_hazard_late: float = 0.004
+    # Weekly chance that someone using stops again (heuristic: a median episode of about four months; in the
+    # RMC studies people move between use and recovery many times over the years).
+    recovery_hazard: float = 0.04
     urge_baseline: tuple[int, int] = (1, 4)
     craving_lead_days: int = 21
     craving_rise: float = 5.0
@@ -180,7 +192,7 @@ class Person:
     engagement: float
     style: str
     urge_baseline: int
-    relapse_at: datetime | None
+    episodes: tuple[tuple[datetime, datetime | None], ...]  # (relapse, recovery or None): times of use
     dropout_at: datetime | None
     participant_id: int | None = None
     question: str | None = None  # id of the question last asked
@@ -195,12 +207,22 @@ class Person:
         rng = random.Random(f"checkups-simulate:{seed}:{index}")  # noqa: S311 (simulation, not secrets)
         discharged = START + timedelta(days=rng.randrange(56))
         weeks = math.ceil(horizon / WEEK) + 1
-        relapse_at = dropout_at = None
+        episodes: list[tuple[datetime, datetime | None]] = []
+        using: datetime | None = None
+        dropout_at = None
         for week in range(weeks):
-            if relapse_at is None and rng.random() < behaviour.relapse_hazard(week):
-                relapse_at = discharged + week * WEEK + timedelta(minutes=rng.randrange(7 * 24 * 60))
+            hazard = behaviour.recovery_hazard if using is not None else behaviour.relapse_hazard(week)
+            if rng.random() < hazard:
+                at = discharged + week * WEEK + timedelta(minutes=rng.randrange(7 * 24 * 60))
+                if using is None:
+                    using = at
+                else:
+                    episodes.append((using, at))
+                    using = None
             if dropout_at is None and rng.random() < behaviour.dropout_hazard:
                 dropout_at = discharged + week * WEEK + timedelta(minutes=rng.randrange(7 * 24 * 60))
+        if using is not None:
+            episodes.append((using, None))
         styles, weights = zip(*behaviour.style_weights, strict=True)
         return cls(
             index=index,
@@ -211,25 +233,52 @@ class Person:
             engagement=rng.uniform(*behaviour.engagement_range),
             style=rng.choices(styles, weights)[0],
             urge_baseline=rng.randint(*behaviour.urge_baseline),
-            relapse_at=relapse_at,
+            episodes=tuple(episodes),
             dropout_at=dropout_at,
         )
 
+    @property
+    def relapse_at(self) -> datetime | None:
+        """The first relapse, if any."""
+        return self.episodes[0][0] if self.episodes else None
+
     def relapsed(self, at: datetime) -> bool:
-        return self.relapse_at is not None and at >= self.relapse_at
+        """Using at ``at``: within a relapse, before the recovery that ends it."""
+        return any(start <= at and (end is None or at < end) for start, end in self.episodes)
 
     def dropped_out(self, at: datetime) -> bool:
         return self.dropout_at is not None and at >= self.dropout_at
 
     def urges(self, at: datetime, behaviour: Behaviour) -> int:
         level = float(self.urge_baseline)
-        if self.relapse_at is not None:
-            before = (self.relapse_at - at).total_seconds() / 86400
-            if before <= 0:
-                level += behaviour.craving_after
-            elif before < behaviour.craving_lead_days:
+        if self.relapsed(at):
+            level += behaviour.craving_after
+        else:
+            coming = [start for start, _end in self.episodes if start > at]
+            before = (min(coming) - at).total_seconds() / 86400 if coming else math.inf
+            if before < behaviour.craving_lead_days:
                 level += behaviour.craving_rise * (1 - before / behaviour.craving_lead_days)
         return max(0, min(10, round(level + self.rng.gauss(0, 1))))
+
+    def _value(self, question: str, at: datetime, behaviour: Behaviour) -> bool | int:
+        """This person's answer to ``question`` at ``at``: yes or no, or a number on the question's scale."""
+        rng = self.rng
+        relapsed = self.relapsed(at)
+        if question == "any_use":
+            return rng.random() < (behaviour.admit_use if relapsed else behaviour.false_yes)
+        if question == "want_call":
+            return rng.random() < (behaviour.want_call_relapsed if relapsed else behaviour.want_call)
+        if question == "mood":
+            return max(1, min(5, round(3 - (1.5 if relapsed else 0) + rng.gauss(0, 0.8))))
+        urges = self.urges(at, behaviour)
+        return urges if question == "urges" else max(0, min(10, round(9 - urges * 0.7 + rng.gauss(0, 1.2))))
+
+    def keypad(self, question: str, at: datetime, behaviour: Behaviour) -> str:
+        """The keys this person presses for ``question`` in an automated call: 1 yes, 2 no, or a number and #."""
+        value = self._value(question, at, behaviour)
+        if isinstance(value, bool):
+            return "1" if value else "2"
+        return f"{value}#"
 
     def answer(self, question: str, at: datetime, behaviour: Behaviour, clean: bool = False) -> str:
         """The text this person sends to ``question`` (a question id of the protocol) at ``at``."""
@@ -239,25 +288,17 @@ class Person:
             return rng.choice(("i want to die", "cant do this anymore, want to end it all", "took too much last night"))
         if rng.random() < behaviour.opt_out:
             return "STOP"
-        style = "clean" if clean else self.style
-        if question in ("any_use", "want_call"):
-            if question == "any_use":
-                yes = rng.random() < (behaviour.admit_use if relapsed else behaviour.false_yes)
-            else:
-                yes = rng.random() < (behaviour.want_call_relapsed if relapsed else behaviour.want_call)
+        # Keypad people answer texts cleanly: they prefer the call, but a text gets a plain answer.
+        style = "clean" if clean or self.style == "keypad" else self.style
+        value = self._value(question, at, behaviour)
+        if isinstance(value, bool):
             forms = {
                 "clean": ("yes", "no"),
                 "messy": (rng.choice(("yeah a bit", "yep", "yes sadly")), rng.choice(("nah mate", "nope x", "no"))),
                 "words": (rng.choice(("yeah", "i have")), rng.choice(("not at all", "no thanks"))),
             }[style]
-            return forms[0] if yes else forms[1]
-        if question == "mood":
-            value = max(1, min(5, round(3 - (1.5 if relapsed else 0) + rng.gauss(0, 0.8))))
-            top = 5
-        else:
-            urges = self.urges(at, behaviour)
-            value = urges if question == "urges" else max(0, min(10, round(9 - urges * 0.7 + rng.gauss(0, 1.2))))
-            top = 10
+            return forms[0] if value else forms[1]
+        top = 5 if question == "mood" else 10
         if style == "clean":
             return str(value)
         if style == "messy":
@@ -285,6 +326,8 @@ class Facts:
     scheduled: int = 0  # check-up actions sent (the ones a send window applies to)
     outside_window: int = 0  # of those, sent outside the person's window: must stay 0 (invariant 1)
     inbound: int = 0
+    calls_answered: int = 0  # automated calls picked up by a person (not a machine)
+    keypad_answers: int = 0  # answers keyed in during those calls
     checkups: Counter[tuple[str, str]] = field(default_factory=Counter)  # (phase, status) -> check-ups
     closed_by_week: list[int] = field(default_factory=list)
     answered_by_week: list[int] = field(default_factory=list)
@@ -306,6 +349,8 @@ class Facts:
         self.scheduled += other.scheduled
         self.outside_window += other.outside_window
         self.inbound += other.inbound
+        self.calls_answered += other.calls_answered
+        self.keypad_answers += other.keypad_answers
         self.checkups.update(other.checkups)
         self.closed_by_week = [a + b for a, b in zip(self.closed_by_week, other.closed_by_week, strict=True)]
         self.answered_by_week = [a + b for a, b in zip(self.answered_by_week, other.answered_by_week, strict=True)]
@@ -346,7 +391,7 @@ class SimulatedPeople:
             facts.scheduled += 1
             if not in_window(now, zone(message.timezone or "UTC"), shard.send_window):
                 facts.outside_window += 1
-        shard.received(message, now)
+        shard.received(message, now, receipt.sid)
         return receipt
 
     def lookup(self, message: Outgoing, sent_after: datetime) -> Receipt | None:
@@ -425,8 +470,11 @@ class Shard:
         horizon = plan.end - START
         self.people = {i: Person.create(i, plan.seed, plan.behaviour, horizon) for i in people}
         self.by_participant: dict[int, Person] = {}
-        self.replies: list[tuple[datetime, int, int, str]] = []  # (at, person, their seq, text): a heap
+        # What people will do, a heap of (at, person, their seq, text, call): a text, or a call picked up, as
+        # (the call's message key, its SID), whose questions they answer on the keypad
+        self.replies: list[tuple[datetime, int, int, str, tuple[str, str] | None]] = []
         self._questions: list[tuple[str, str]] = []  # (text, question id), longest text first
+        self._spoken: dict[str, str] = {}  # a question's words in a call -> its id
         self.volunteer_id = 0
         self.ticker = Ticker(self.ctx, self.factory, self._perform, holder=f"simulate-{plan.seed}-{number}")
         self._next: datetime | None = START  # the first turn ticks
@@ -443,7 +491,7 @@ class Shard:
                 return question_id
         return None
 
-    def received(self, message: Outgoing, now: datetime) -> None:
+    def received(self, message: Outgoing, now: datetime, sid: str) -> None:
         """A person got ``message``: decide whether and when they reply."""
         person = self.by_participant.get(message.participant_id)
         if person is None or person.opted_out or person.dropped_out(now):
@@ -452,7 +500,19 @@ class Shard:
         months = (now - person.discharged) / (YEAR / 12)
         p = b.respond_probability(months, person.engagement)
         rng = person.rng
-        if message.kind == "question":
+        if message.channel == "voice":
+            # An automated call: picked up (and answered on the keypad) as a first message is answered when the
+            # call is the check-up (a voice-first enrolment), less often when it follows unanswered texts.
+            first = message.key.split(":")[2:3] == ["send"]
+            if first:  # a new check-up
+                person.talking = False
+            if not person.talking and not person.reply_pending and rng.random() < p * (1.0 if first else b.call_pull):
+                person.reply_pending = True
+                person.seq += 1
+                heapq.heappush(
+                    self.replies, (now + timedelta(seconds=20), person.index, person.seq, "", (message.key, sid))
+                )
+        elif message.kind == "question":
             question = self._question_in(message.body)
             if question is None:
                 return
@@ -468,14 +528,13 @@ class Shard:
         elif message.kind == "clarify" and person.question is not None:
             person.clarified = True
             self._plan(person, now + timedelta(minutes=rng.uniform(1, 20)), person.question, force_clean=True)
-        elif message.kind in ("reminder", "call") and person.question is not None and not person.talking:
-            pull = b.reminder_pull if message.kind == "reminder" else b.call_pull
-            if message.key.split(":")[2:3] == ["send"]:  # a voice-first enrolment: the call is the question
-                question = self._question_in(message.body)
-                person.question = question or person.question
-                pull = 1.0
-            if rng.random() < p * pull:
-                self._plan(person, now + self._delay(rng), person.question)
+        elif (
+            message.kind == "reminder"
+            and person.question is not None
+            and not person.talking
+            and rng.random() < p * b.reminder_pull
+        ):
+            self._plan(person, now + self._delay(rng), person.question)
 
     def _delay(self, rng: random.Random) -> timedelta:
         b = self.plan.behaviour
@@ -488,22 +547,38 @@ class Shard:
         text = person.answer(question, at, self.plan.behaviour, clean=force_clean and person.rng.random() < 0.85)
         person.reply_pending = True
         person.seq += 1
-        heapq.heappush(self.replies, (at, person.index, person.seq, text))
+        heapq.heappush(self.replies, (at, person.index, person.seq, text, None))
 
     def _deliver_replies(self, now: datetime) -> None:
         while self.replies and self.replies[0][0] <= now:
-            _at, index, seq, text = heapq.heappop(self.replies)
+            at, index, seq, text, call = heapq.heappop(self.replies)
             person = self.people[index]
             person.reply_pending = False
             if person.opted_out:
                 continue
             person.talking = True
+            if call is not None:
+                self._answer_call(person, at, *call)
+                continue
             if text == "STOP":
                 person.opted_out = True
             with self.factory() as session, session.begin():
                 stored = store_inbound(self.ctx, session, f"SIMIN{index}.{seq}", person.phone, text)
             self.facts.inbound += 1
             process_inbound(self.ctx, self.factory, stored.inbound_id)
+
+    def _answer_call(self, person: Person, at: datetime, key: str, sid: str) -> None:
+        """The person picks up: the engine's call steps (what the voice webhooks run) ask each question, and
+        the person keys in each answer, unless they hang up first."""
+        b = self.plan.behaviour
+        self.facts.calls_answered += 1
+        step = voice.start(self.ctx, self.factory, key, sid, "human")
+        while step.kind == "question":
+            question = self._spoken.get(step.text)
+            if question is None or person.rng.random() < b.hang_up:
+                return
+            self.facts.keypad_answers += 1
+            step = voice.answer(self.ctx, self.factory, key, sid, step.index, person.keypad(question, at, b))
 
     # --- the run ----------------------------------------------------------------------------------------
 
@@ -514,6 +589,8 @@ class Shard:
         self._questions = sorted(
             ((q.text[protocol.default_language], q.id) for q in protocol.questions), key=lambda t: -len(t[0])
         )
+        language = protocol.default_language
+        self._spoken = {question_text(q, language, protocol, voice=True): q.id for q in protocol.questions}
         with self.factory() as session, session.begin():
             for model in (Organisation, Participant, User):
                 if session.scalar(select(model.id).limit(1)) is not None:
@@ -545,6 +622,7 @@ class Shard:
                     consent_by="simulation",
                     consent_method="electronic",
                     consent_channels=("sms", "voice"),
+                    channel="voice" if person.style == "keypad" else None,  # they prefer the call
                 ),
                 actor="simulate",
             )
@@ -941,21 +1019,25 @@ class Simulation:
         to_contact: list[float] = []
         relapses = evaluable = never = 0
         for person in self.people:
-            if person.relapse_at is None or person.relapse_at >= self.end:
+            starts = [start for start, _end in person.episodes if start < self.end]
+            if not starts:
                 continue
-            relapses += 1
-            if person.relapse_at > self.end - EVALUABLE:
-                continue
-            evaluable += 1
-            flagged = [t for t in flag_times.get(person.index, []) if t >= person.relapse_at]
-            if not flagged:
-                never += 1
-                continue
-            first = min(flagged)
-            to_flag.append((first - person.relapse_at).total_seconds() / 86400)
-            contacts = [t for t in contact_times.get(person.index, []) if t >= first]
-            if contacts:
-                to_contact.append((min(contacts) - person.relapse_at).total_seconds() / 86400)
+            # A relapse is caught by a flag raised from its start until the next relapse (a "yes, I used"
+            # may come just after the person stopped again: it still tells of this relapse).
+            for start, until in zip(starts, [*starts[1:], self.end], strict=True):
+                relapses += 1
+                if start > self.end - EVALUABLE:
+                    continue
+                evaluable += 1
+                flagged = [t for t in flag_times.get(person.index, []) if start <= t < until]
+                if not flagged:
+                    never += 1
+                    continue
+                first = min(flagged)
+                to_flag.append((first - start).total_seconds() / 86400)
+                contacts = [t for t in contact_times.get(person.index, []) if first <= t < until]
+                if contacts:
+                    to_contact.append((min(contacts) - start).total_seconds() / 86400)
         return relapses, evaluable, never, to_flag, to_contact
 
     def volunteer_hours(self, flags_per_week: list[int]) -> list[float]:
@@ -997,6 +1079,8 @@ class Simulation:
             "messages": {channel: dict(sorted(kinds.items())) for channel, kinds in sorted(messages.items())},
             "messages_total": sum(facts.messages.values()),
             "inbound": facts.inbound,
+            "calls_answered": facts.calls_answered,
+            "keypad_answers": facts.keypad_answers,
             "checkups": sum(facts.checkups.values()),
             "outside_window": facts.outside_window,
             "response_rate_by_phase": response_rate,
@@ -1079,6 +1163,7 @@ def format_summary(summary: dict[str, Any]) -> str:
         "",
         f"Check-ups: {summary['checkups']}",
         f"Messages sent: {summary['messages_total']}  (replies received: {summary['inbound']})",
+        f"  automated calls picked up: {summary['calls_answered']}  (answers keyed in: {summary['keypad_answers']})",
         f"  check-up messages outside the person's send window: {summary['outside_window']}",
     ]
     for channel, kinds in summary["messages"].items():

@@ -157,6 +157,8 @@ def _overview(summary: Mapping[str, Any]) -> str:
         ("Messages sent", summary["messages_total"]),
         ("Check-up messages sent outside the person's send window", summary["outside_window"]),
         ("Replies received", summary["inbound"]),
+        ("Automated calls picked up", summary["calls_answered"]),
+        ("Answers keyed in on those calls", summary["keypad_answers"]),
         ("Flags raised", summary["flags_total"]),
         ("Flags per week (mean / max)", f"{summary['flags_per_week']['mean']:g} / {summary['flags_per_week']['max']}"),
         (

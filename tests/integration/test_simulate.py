@@ -88,6 +88,10 @@ def test_the_summary_has_every_figure_in_a_sane_range(runs: dict[str, Simulation
     assert 200 < summary["messages_total"] < 3000
     assert summary["messages"]["sms"]["question"] > 0
     assert 0 < summary["inbound"] < summary["messages_total"]
+    # Keypad people (enrolled for calls) and people who pick up the fallback call key in their answers
+    # through the engine's call steps: three to four answers a call, fewer when they hang up.
+    assert summary["messages"]["voice"]["call"] >= summary["calls_answered"] > 0
+    assert summary["calls_answered"] <= summary["keypad_answers"] <= 4 * summary["calls_answered"]
     weekly = summary["response_rate_by_phase"]["weekly"]
     assert weekly["closed"] > PEOPLE
     assert 0.5 < weekly["rate"] <= 1.0
@@ -103,6 +107,7 @@ def test_the_summary_has_every_figure_in_a_sane_range(runs: dict[str, Simulation
     assert hours["max"] == summary["flags_per_week"]["max"] * 30 / 60
     text = format_summary(summary)
     assert "Response rate by phase" in text
+    assert f"automated calls picked up: {summary['calls_answered']}" in text
     assert "Volunteer hours needed per week: mean" in text
 
 

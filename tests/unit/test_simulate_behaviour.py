@@ -66,7 +66,7 @@ def test_use_is_admitted_after_a_relapse_in_each_style() -> None:
     yes = {"yes", "yeah a bit", "yep", "yes sadly", "yeah", "i have"}
     assert sum(a in yes for a in after) > 0.4 * len(people)
     assert sum(a in yes for a in before) < 0.1 * len(people)
-    assert {p.style for p in people} == {"clean", "messy", "words"}
+    assert {p.style for p in people} == {"clean", "messy", "words", "keypad"}
 
 
 def test_replies_parse_with_the_real_parser_or_are_crisis_or_stop() -> None:
@@ -101,3 +101,52 @@ def test_simulated_people_get_only_reserved_numbers_each_their_own() -> None:
     assert numbers[:1] + numbers[999:1001] == ["+447700900000", "+447700900999", "+12005550100"]
     with pytest.raises(ValueError, match="81,000"):
         simulated_phone(MAX_PEOPLE)
+
+
+def test_people_stop_using_again_and_may_relapse_more_than_once() -> None:
+    b = Behaviour()
+    cohort = [Person.create(i, 21, b, 5 * YEAR) for i in range(300)]
+    for p in cohort:
+        for i, (start, end) in enumerate(p.episodes):
+            assert end is None or start < end
+            if i + 1 < len(p.episodes):
+                assert end is not None
+                assert end < p.episodes[i + 1][0]
+    ended = [(start, end) for p in cohort for start, end in p.episodes if end is not None]
+    assert len(ended) > 50
+    weeks = sorted((end - start) / WEEK for start, end in ended)
+    assert 8 < weeks[len(weeks) // 2] < 40  # recovery_hazard 0.04: a median episode of about 17 weeks
+    assert sum(1 for p in cohort if len(p.episodes) > 1) > 10
+
+
+def test_after_stopping_again_use_is_denied_and_urges_settle() -> None:
+    b = Behaviour(crisis=0, crisis_relapsed=0, opt_out=0, false_yes=0)
+    people = [p for p in (Person.create(i, 22, b, 5 * YEAR) for i in range(300)) if p.episodes]
+    # Well after the first recovery and well before any next relapse.
+    calm = [
+        (p, p.episodes[0][1] + 6 * WEEK)
+        for p in people
+        if p.episodes[0][1] is not None and (len(p.episodes) == 1 or p.episodes[1][0] > p.episodes[0][1] + 12 * WEEK)
+    ]
+    assert len(calm) > 30
+    for p, at in calm:
+        assert not p.relapsed(at)
+        assert p.answer("any_use", at, b) in {"no", "nah mate", "nope x", "not at all", "no thanks"}
+    using = sum(p.urges(p.episodes[0][0] + WEEK, b) for p, _ in calm) / len(calm)
+    after = sum(p.urges(at, b) for p, at in calm) / len(calm)
+    assert using > after + 1.5
+
+
+def test_keypad_answers_read_as_the_engine_reads_keys() -> None:
+    from checkups.engine.answers import parse_keypad
+    from checkups.protocols.loader import Catalog
+    from tests.conftest import PROTOCOLS
+
+    protocol = Catalog.from_directory(PROTOCOLS).get("standard-5y")
+    b = Behaviour()
+    for p in _cohort(23, 40):
+        for question in protocol.questions:
+            keys = p.keypad(question.id, p.discharged + 10 * WEEK, b)
+            parsed = parse_keypad(question, keys)
+            assert parsed.ok, (question.id, keys)
+            assert keys in ("1", "2") if question.type.value == "yes_no" else keys.endswith("#")

@@ -22,6 +22,8 @@ def _summary(protocol: str = "standard-5y") -> dict[str, Any]:
         "messages": {"sms": {"question": 40, "reminder": 5}, "voice": {"call": 3}},
         "messages_total": 48,
         "inbound": 30,
+        "calls_answered": 4,
+        "keypad_answers": 13,
         "checkups": 17,
         "outside_window": 0,
         "response_rate_by_phase": {"weekly": {"answered": 8, "closed": 10, "rate": 0.8}},
