@@ -174,22 +174,37 @@ LEASED = Checkup.action_state.in_(
 
 
 _EXPIRED = select(Checkup.id).where(LEASED, Checkup.lease_until < bindparam("now")).with_for_update(skip_locked=True)
+# SKIP LOCKED: a sending message locked right now is being written by its send, back from the provider with
+# the answer (_record writes the message, then locks the check-up): waiting for it while holding the check-up
+# would be a deadlock on PostgreSQL. It is left as it is: the next attempt looks up a message still sending
+# just as one marked unknown.
+_SENDING_UNKNOWN = (
+    update(_outbound)
+    .where(
+        _outbound.c.id.in_(
+            select(_outbound.c.id)
+            .where(
+                _outbound.c.checkup_id.in_(bindparam("ids", expanding=True)),
+                _outbound.c.status == MessageStatus.sending.value,
+            )
+            .with_for_update(skip_locked=True)
+            .scalar_subquery()
+        )
+    )
+    .values(status=MessageStatus.unknown.value, updated_at=bindparam("now"))
+)
 
 
 def sweep_expired(session: Session, now: datetime) -> int:
     """Return actions whose claim or send lease expired (a lost task, a dead worker) to the queue.
 
     A send that was running may have reached the provider: its message is marked unknown, and the next
-    attempt reconciles it before anything is resent.
+    attempt reconciles it before anything is resent. The sweeper never waits for a message.
     """
     expired = session.execute(_EXPIRED, {"now": now}).scalars().all()
     if not expired:
         return 0
-    session.execute(
-        update(OutboundMessage)
-        .where(OutboundMessage.checkup_id.in_(expired), OutboundMessage.status == MessageStatus.sending.value)
-        .values(status=MessageStatus.unknown.value, updated_at=now)
-    )
+    session.execute(_SENDING_UNKNOWN, {"ids": expired, "now": now})
     session.execute(
         update(Checkup)
         .where(Checkup.id.in_(expired), Checkup.lease_until < now)
@@ -240,6 +255,7 @@ class _Prepared:
     message_id: int
     outgoing: Outgoing
     action: str
+    step: tuple[str | None, int, int]  # where the send left the check-up (see _step)
 
 
 @dataclass
@@ -451,7 +467,14 @@ def _decide(
         valid_until=window_closing(now, tz, window),
         timezone=participant.timezone,
     )
-    return _Prepared(message_id, outgoing, checkup.action)
+    return _Prepared(message_id, outgoing, checkup.action, _step(checkup))
+
+
+def _step(checkup: Checkup) -> tuple[str | None, int, int]:
+    """Where a check-up is: its action, the reminders sent, the attempts made. Every new attempt moves it on
+    (one more attempt), as does taking in a send that went out (the next action, attempts back to 0) and
+    closing it (no action); a deferral does not, nor a postponement (it gives back an attempt never made)."""
+    return checkup.action, checkup.reminders_sent, checkup.attempts
 
 
 def _channel_for(checkup: Checkup, preferred: str, protocol: Protocol) -> str | None:
@@ -526,18 +549,26 @@ def _record(
     error: ChannelError | None,
 ) -> PerformResult:
     now = ctx.now()
-    # The message first, then the check-up, as status callbacks and voice steps lock them (one UPDATE: no need
-    # to load it). The lease sweeper locks the other way round: if a send outlives its lease just as the
-    # sweeper runs, PostgreSQL aborts one of the two as a deadlock; either way nothing is sent twice (the
-    # message stays unsettled and the next attempt looks it up with the provider first).
+    # The message first, then the check-up, as status callbacks lock them (one UPDATE: no need to load it).
+    # The lease sweeper locks the check-up first but never waits for a message (SKIP LOCKED): if a send
+    # outlives its lease just as the sweeper runs, the sweeper leaves this message alone and gives the
+    # check-up back, while this transaction waits for the check-up; neither waits for the other.
     record_outcome(session, prepared.message_id, provider_outcome(receipt, error, now))
     checkup = session.scalars(_FOR_RECORD, {"checkup_id": checkup_id}).one_or_none()
     assert checkup is not None
     ours = checkup.claim_token == token and checkup.action_state == ActionState.running.value
     if not ours:
-        # The lease ran out while we talked to the provider; whoever holds the check-up now reconciles.
-        log.warning("send finished after its lease expired", checkup_id=checkup_id)
-        return PerformResult("stale")
+        # The lease ran out while we talked to the provider (the sweeper gave the action back), or the
+        # check-up was closed (its enrolment stopped).
+        if _step(checkup) != prepared.step:
+            # It has moved on since (closed, or this attempt was looked up with the provider and settled):
+            # only the message's record is brought up to date.
+            log.warning("send finished after its lease expired", checkup_id=checkup_id)
+            return PerformResult("stale")
+        # Nothing attempted or taken in since: the provider's answer is still this send's to take in. Left to
+        # the next attempt, it would be lost (only messages still sending or unknown are looked up): a send
+        # that went out would go out again. A claim made since (even one at its lookup) finds it not its own.
+        log.warning("send finished after its lease expired; outcome recorded", checkup_id=checkup_id)
     protocol = ctx.protocols.by_version_id(session, checkup.enrolment.protocol_version_id)
     if receipt is not None:
         _succeeded(checkup, prepared.action, now, prepared.outgoing.channel, protocol)

@@ -433,3 +433,161 @@ def test_the_lease_sweep_reads_its_partial_index_on_sqlite(tmp_path: Path, sqlit
         )
     engine.dispose()
     assert "USING INDEX ix_checkups_leased" in plan, plan
+
+
+class _Late:
+    """A send the provider accepts but whose answer comes back only after its lease expired: ``meanwhile`` runs
+    between the two (the sweeper, a tick), once."""
+
+    kind = "late"
+
+    def __init__(self, inner, meanwhile) -> None:
+        self.inner, self.meanwhile = inner, meanwhile
+
+    def send(self, message: Outgoing) -> Receipt:
+        receipt = self.inner.send(message)
+        meanwhile, self.meanwhile = self.meanwhile, None
+        if meanwhile is not None:
+            meanwhile()
+        return receipt
+
+    def lookup(self, message: Outgoing, sent_after: datetime) -> Receipt | None:
+        return self.inner.lookup(message, sent_after)
+
+
+@pytest.mark.parametrize("then", ["swept", "claimed again"])
+def test_send_answered_after_the_sweeper_took_its_lease_back_is_recorded_not_resent(world: World, then: str) -> None:
+    from checkups.engine.dispatch import sweep_expired
+
+    claims: list[Claim] = []
+
+    def lease_runs_out() -> None:
+        world.clock.advance(world.ctx.tuning.send_lease + timedelta(seconds=1))
+        if then == "swept":
+            with world.factory() as session, session.begin():
+                assert sweep_expired(session, world.clock.now()) == 1
+        else:
+            assert world.ticker(hand_out=claims.append).tick().swept == 1
+            assert len(claims) == 1
+
+    late = _Late(world.console, lease_runs_out)
+    world.ctx.channels = {"sms": late, "voice": late}
+    result = world.enrol()
+    world.clock.set(result.first_checkup.due_at + timedelta(minutes=1))
+    first = _claim_everything_due(world)
+    # Nobody has acted on the check-up since: the provider's answer is still this send's to record.
+    assert world.perform(first[0]).outcome == "sent"
+    for claim in claims:
+        assert world.perform(claim).outcome == "stale"
+    world.run(until=world.clock.now() + timedelta(hours=2))
+    assert list(send_keys(world).values()) == [1]
+    with world.factory() as session:
+        assert session.get(Checkup, result.first_checkup.id).status == CheckupStatus.awaiting.value
+        message = session.scalars(select(OutboundMessage).where(OutboundMessage.kind == "question")).one()
+    assert message.status == MessageStatus.sent.value
+    assert message.provider_sid == world.sends()[0].sid
+
+
+class _Held:
+    """A send the provider accepts, whose answer is held back until ``release`` is set."""
+
+    kind = "held"
+
+    def __init__(self, inner) -> None:
+        self.inner = inner
+        self.accepted, self.release = threading.Event(), threading.Event()
+
+    def send(self, message: Outgoing) -> Receipt:
+        receipt = self.inner.send(message)
+        self.accepted.set()
+        assert self.release.wait(30)
+        return receipt
+
+    def lookup(self, message: Outgoing, sent_after: datetime) -> Receipt | None:
+        return self.inner.lookup(message, sent_after)
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_send_recorded_while_the_sweeper_takes_its_lease_back_does_not_deadlock(world: World) -> None:
+    """PostgreSQL, two connections. The send's answer is written on its message, and the check-up locked next,
+    just as the sweeper has locked the expired check-up and goes for its message: neither may wait for the other
+    (PostgreSQL would abort one as a deadlock)."""
+    from sqlalchemy import event
+
+    from checkups.engine.dispatch import sweep_expired
+
+    @event.listens_for(world.engine, "connect")
+    def _fail_fast(dbapi_connection, _record) -> None:  # a regression fails in seconds, never hangs
+        with dbapi_connection.cursor() as cursor:
+            cursor.execute("SET lock_timeout = '5s'")
+            cursor.execute("SET statement_timeout = '10s'")
+        dbapi_connection.commit()
+
+    held = _Held(world.console)
+    world.ctx.channels = {"sms": held, "voice": held}
+    result = world.enrol()
+    world.clock.set(result.first_checkup.due_at + timedelta(minutes=1))
+    claims = _claim_everything_due(world)
+    world.engine.dispose()  # from here on, every connection has the timeouts
+
+    recording, sweeping = threading.Event(), threading.Event()  # the message is written; the check-up is locked
+    outcomes: dict[str, object] = {}
+    errors: list[BaseException] = []
+
+    @event.listens_for(world.engine, "before_cursor_execute")
+    def _before(_conn, _cursor, statement, *_args) -> None:
+        # The send, back from the provider (it has written its message): at its lock of the check-up, wait
+        # until the sweeper holds the check-up.
+        if (
+            threading.current_thread() is sender
+            and held.release.is_set()
+            and "FOR UPDATE" in statement
+            and "checkups" in statement
+            and not recording.is_set()
+        ):
+            recording.set()
+            assert sweeping.wait(10), "the sweeper never locked the check-up"
+
+    @event.listens_for(world.engine, "after_cursor_execute")
+    def _after(_conn, _cursor, statement, *_args) -> None:
+        if threading.current_thread() is sweeper and "FOR UPDATE" in statement and "checkups" in statement:
+            sweeping.set()
+
+    def send() -> None:
+        try:
+            outcomes["perform"] = world.perform(claims[0]).outcome
+        except BaseException as error:
+            errors.append(error)
+
+    def sweep() -> None:
+        try:
+            assert recording.wait(10), "the send never came back to record its outcome"
+            with world.factory() as session, session.begin():
+                outcomes["swept"] = sweep_expired(session, world.clock.now())
+        except BaseException as error:
+            errors.append(error)
+
+    sender, sweeper = threading.Thread(target=send), threading.Thread(target=sweep)
+    sender.start()
+    assert held.accepted.wait(10)
+    world.clock.advance(world.ctx.tuning.send_lease + timedelta(seconds=1))  # the send outlives its lease
+    sweeper.start()
+    held.release.set()
+    for thread in (sender, sweeper):
+        thread.join(timeout=30)
+    event.remove(world.engine, "before_cursor_execute", _before)
+    event.remove(world.engine, "after_cursor_execute", _after)
+    assert not sender.is_alive()
+    assert not sweeper.is_alive()
+    assert not errors, errors
+    # The sweeper gave the check-up back; the send then found nobody had acted on it since and recorded its answer.
+    assert outcomes == {"swept": 1, "perform": "sent"}
+    with world.factory() as session:
+        checkup = session.get(Checkup, result.first_checkup.id)
+        message = session.scalars(select(OutboundMessage).where(OutboundMessage.kind == "question")).one()
+    assert message.status == MessageStatus.sent.value  # the provider's answer, never overwritten as unknown
+    assert message.provider_sid == world.sends()[0].sid
+    assert (checkup.action_state, checkup.claim_token, checkup.lease_until) == ("ready", None, None)
+    assert checkup.status == CheckupStatus.awaiting.value
+    world.run(until=world.clock.now() + timedelta(hours=2))
+    assert list(send_keys(world).values()) == [1]
