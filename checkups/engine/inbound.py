@@ -1,14 +1,16 @@
 """Inbound messages: stored first (unique provider id), then processed; STOP, START and HELP work at any
 point. A message from a number we cannot match to exactly one person is kept, visible to staff, and never
-matched to the wrong person."""
+matched to the wrong person; it is scanned for crisis words all the same (nothing is sent back to the number:
+there is no consent on record for it)."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -27,6 +29,7 @@ from . import enrolment as enrolment_ops
 from .context import Context
 from .conversation import Reply, handle_reply
 from .messaging import deliver
+from .replies import crisis_words_of, scan_crisis
 
 log = get_logger(__name__)
 
@@ -185,6 +188,7 @@ def process_inbound(ctx: Context, factory: sessionmaker[Session], inbound_id: in
     """Act on a stored inbound message once: opt out, opt in, help, or a reply to a check-up."""
     help_for: int | None = None
     replies: list[Reply] = []
+    crisis_words: list[str] = []
     try:
         with factory() as session, session.begin():
             inbound = session.execute(_LOCK_INBOUND, {"inbound_id": inbound_id}).first()
@@ -205,7 +209,10 @@ def process_inbound(ctx: Context, factory: sessionmaker[Session], inbound_id: in
                 help_for = participant_id
                 outcome = "help"
             elif participant_id is None:
+                # Kept for staff, never answered; but a person in crisis may write from a new phone, or from
+                # a number two participants share, so the words are looked for as in any reply.
                 outcome = "unmatched"
+                crisis_words = unmatched_crisis(ctx, body)
             else:
                 handled = handle_reply(ctx, session, participant_id, inbound_id, body)
                 outcome, replies = handled.outcome, handled.replies
@@ -230,6 +237,10 @@ def process_inbound(ctx: Context, factory: sessionmaker[Session], inbound_id: in
             log.exception("could not count a failed attempt", inbound_id=inbound_id)
         raise
     log.info("inbound processed", inbound_id=inbound_id, participant_id=participant_id, outcome=outcome)
+    if crisis_words:
+        # Only the id (never the words found: they are the message's own text); staff read it on the
+        # unmatched messages page, where the view is audited.
+        log.warning("unmatched inbound with crisis words", inbound_id=inbound_id)
     if help_for is not None:
         _send_help(ctx, factory, inbound_id, help_for)
     for reply in replies:  # after the commit: the answers and flags are safe whatever the provider does
@@ -251,3 +262,110 @@ def _send_help(ctx: Context, factory: sessionmaker[Session], inbound_id: int, pa
     deliver(
         ctx, factory, f"inbound:{inbound_id}:help", participant_id, MessageKind.help.value, text, ignore_opt_out=True
     )
+
+
+# --- messages from numbers that match no single participant ---------------------------------------------
+
+
+def crisis_words_in_use(ctx: Context) -> tuple[str, ...]:
+    """The crisis words of every protocol in the folder, as one list.
+
+    A message we cannot match belongs to no enrolment, so to no protocol of its own: any service's words may
+    be the ones its writer used.
+    """
+    return crisis_words_of(protocol.crisis.words for protocol in ctx.protocols.catalog)
+
+
+def unmatched_crisis(ctx: Context, body: str) -> list[str]:
+    """The crisis words in a message from a number we cannot match (none in STOP, START or HELP)."""
+    if keyword(body) is not None:
+        return []
+    return scan_crisis(body, crisis_words_in_use(ctx))
+
+
+UNMATCHED_LIMIT = 500  # messages read per listing: a busy week of wrong numbers must not stall a page
+
+
+@dataclass(frozen=True)
+class Unmatched:
+    """A message from a number that matched no single participant when it arrived."""
+
+    inbound_id: int
+    received_at: datetime
+    channel: str
+    from_hash: str
+    from_cipher: bytes  # decrypted only where it is shown, and shown masked
+    body: str
+    crisis_words: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class UnmatchedMessages:
+    messages: list[Unmatched]  # those with crisis words first, each part newest first
+    more: bool  # more arrived in the period than were read: only the newest ``limit`` are here
+
+    @property
+    def with_crisis_words(self) -> int:
+        return sum(1 for m in self.messages if m.crisis_words)
+
+
+# Built once: building a statement costs more than running it on SQLite.
+_UNMATCHED = (
+    select(
+        _inbound.c.id,
+        _inbound.c.received_at,
+        _inbound.c.channel,
+        _inbound.c.from_hash,
+        _inbound.c.from_cipher,
+        _inbound.c.body_cipher,
+    )
+    .where(
+        _inbound.c.participant_id.is_(None),
+        _inbound.c.state == "processed",
+        _inbound.c.received_at >= bindparam("since"),
+    )
+    .order_by(_inbound.c.received_at.desc(), _inbound.c.id.desc())
+    .limit(bindparam("limit"))
+)
+
+
+def unmatched_since(ctx: Context, session: Session, since: datetime, limit: int = UNMATCHED_LIMIT) -> UnmatchedMessages:
+    """Messages received since ``since`` from numbers that matched no single participant.
+
+    Scanned for crisis words here, with the protocols' words of today, rather than stored when processed: a
+    word added to a protocol finds the messages already kept, and no column holds a verdict on a stranger's
+    text. STOP, START and HELP are left out: they were acted on for the number, whoever owns it.
+    """
+    rows = session.execute(_UNMATCHED, {"since": since, "limit": limit + 1}).all()
+    words = crisis_words_in_use(ctx)
+    found = []
+    for row in rows[:limit]:
+        body = ctx.vault.decrypt(row.body_cipher)
+        if keyword(body) is not None:
+            continue
+        found.append(
+            Unmatched(
+                row.id,
+                row.received_at,
+                row.channel,
+                row.from_hash,
+                row.from_cipher,
+                body,
+                tuple(scan_crisis(body, words)),
+            )
+        )
+    found.sort(key=lambda m: not m.crisis_words)  # stable: newest first within each part
+    return UnmatchedMessages(found, more=len(rows) > limit)
+
+
+def participants_with_numbers(session: Session, from_hashes: Iterable[str]) -> dict[str, int]:
+    """How many participants have each number now (a number absent from the result: none)."""
+    hashes = set(from_hashes)
+    if not hashes:
+        return {}
+    rows = session.execute(
+        select(Participant.phone_hash, func.count())
+        .where(Participant.phone_hash.in_(hashes))
+        .group_by(Participant.phone_hash)
+    )
+    return {phone_hash: count for phone_hash, count in rows}

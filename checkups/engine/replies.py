@@ -847,3 +847,13 @@ def _matcher(words: tuple[str, ...]) -> _CrisisMatcher:
 def scan_crisis(text: str, words: Iterable[str]) -> list[str]:
     """The crisis words and phrases of ``words`` that ``text`` contains, as listed, in list order."""
     return _matcher(tuple(words)).scan(text or "")
+
+
+def crisis_words_of(lists: Iterable[Iterable[str]]) -> tuple[str, ...]:
+    """The words of several crisis lists as one list: first listed first, each once (any case or spacing)."""
+    seen: dict[str, str] = {}
+    for words in lists:
+        for word in words:
+            seen.setdefault(" ".join(word.lower().split()), word)
+    # A tuple, always in the same order for the same lists: scan_crisis builds its matcher once per tuple.
+    return tuple(seen.values())

@@ -28,6 +28,7 @@ NAV: tuple[tuple[str, str, frozenset[str]], ...] = (
     ("Protocols", "/protocols", frozenset({"lead"})),
     ("Dashboard", "/dashboard", frozenset({"lead"})),
     ("Audit", "/audit", frozenset()),
+    ("Unmatched texts", "/inbound/unmatched", frozenset()),
     ("Accounts", "/users", frozenset()),
 )
 

@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from checkups.engine.answers import Parsed
-from checkups.engine.replies import MAX_TEXT, parse_answer, parse_reply, scan_crisis
+from checkups.engine.replies import MAX_TEXT, crisis_words_of, parse_answer, parse_reply, scan_crisis
 from checkups.protocols.loader import load_file
 from checkups.protocols.schema import AnswerType, Choice, Question
 
@@ -573,3 +573,10 @@ def test_scan_crisis_ignores_case_and_spacing(words: list[str], separators: list
     assert scan_crisis(spaced, CRISIS_WORDS) == found
     assert scan_crisis(mixed, CRISIS_WORDS) == found
     assert scan_crisis(plain.upper(), CRISIS_WORDS) == found
+
+
+def test_crisis_lists_of_several_protocols_are_one_list_each_word_once_first_listed_first() -> None:
+    union = crisis_words_of([["suicide", "want to die"], ["Suicide", " want  to DIE ", "overdose"], []])
+    assert union == ("suicide", "want to die", "overdose")
+    assert crisis_words_of([]) == ()
+    assert scan_crisis("i want to die", crisis_words_of([])) == []  # no protocols: nothing to look for

@@ -1,9 +1,11 @@
-"""The admins' pages: the audit trail (read only: it is append-only, and no page edits or deletes it) and
-the list of staff accounts (accounts are created with ``checkups users add``)."""
+"""The admins' pages: the audit trail (read only: it is append-only, and no page edits or deletes it), the
+list of staff accounts (accounts are created with ``checkups users add``), and the messages from numbers that
+match no single participant (they belong to no organisation, so only admins, who are global, read them)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -12,12 +14,16 @@ from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import Select, and_, or_, select
 from sqlalchemy.orm import Session
 
+from ...engine import audit
+from ...engine.inbound import UNMATCHED_LIMIT, Unmatched, participants_with_numbers, unmatched_since
 from ...models import AuditEvent, Enrolment, Flag, Organisation, User
+from ...phones import masked
 from ..api import session_dep
 from ..security import requires
 from ..templating import render
 
 PAGE_SIZE = 50
+UNMATCHED_DAYS = 30
 
 AdminUser = Annotated[User, Depends(requires())]  # no role named: admins only
 Db = Annotated[Session, Depends(session_dep)]
@@ -28,6 +34,21 @@ class Row:
     event: AuditEvent
     who: str  # the user's email for "user:N", else the actor as recorded
     detail: list[tuple[str, str]]
+
+
+@dataclass(frozen=True)
+class UnmatchedRow:
+    message: Unmatched
+    number: str  # masked: the last digits only
+    known_as: str  # whose number it is now, in words
+
+
+def _known_as(count: int) -> str:
+    if count == 0:
+        return "No participant has this number."
+    if count == 1:
+        return "One participant has this number now (enrolled or changed since it arrived)."
+    return f"{count} participants share this number: it could not be matched to one of them."
 
 
 def _user_id(actor: str) -> int | None:
@@ -143,6 +164,40 @@ def router() -> APIRouter:
             .order_by(Organisation.name.is_(None).desc(), Organisation.name, User.role, User.email)
         ).all()
         return render(request, "admin/users.html", rows=rows)
+
+    @pages.get("/inbound/unmatched", response_class=HTMLResponse)
+    def unmatched(request: Request, user: AdminUser, session: Db) -> Response:
+        ctx = request.app.state.runtime.ctx
+        now = ctx.now()
+        found = unmatched_since(ctx, session, now - timedelta(days=UNMATCHED_DAYS))
+        counts = participants_with_numbers(session, {m.from_hash for m in found.messages})
+        rows = [
+            UnmatchedRow(m, masked(ctx.vault.decrypt(m.from_cipher)), _known_as(counts.get(m.from_hash, 0)))
+            for m in found.messages
+        ]
+        # Strangers' words, some about self-harm: who read them, and when, is kept like any participant view
+        # (counts only: no number and no text in the trail).
+        audit.record(
+            session,
+            now,
+            f"user:{user.id}",
+            "inbound.unmatched_viewed",
+            "inbound",
+            None,
+            via="web",
+            days=UNMATCHED_DAYS,
+            shown=len(rows),
+            with_crisis_words=found.with_crisis_words,
+        )
+        return render(
+            request,
+            "admin/unmatched.html",
+            rows=rows,
+            days=UNMATCHED_DAYS,
+            more=found.more,
+            read_limit=UNMATCHED_LIMIT,
+            crisis_count=found.with_crisis_words,
+        )
 
     return pages
 

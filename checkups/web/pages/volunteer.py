@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
@@ -27,6 +27,7 @@ from ...charts import Series, line_chart
 from ...engine import audit
 from ...engine import flags as flag_ops
 from ...engine.conversation import latest_enrolment
+from ...engine.inbound import unmatched_since
 from ...engine.timeline import Event, timeline
 from ...models import (
     Answer,
@@ -39,6 +40,7 @@ from ...models import (
     FlagOutcome,
     Organisation,
     Participant,
+    Role,
     User,
 )
 from ...protocols.loader import ProtocolError
@@ -53,6 +55,7 @@ Worker = Annotated[User, Depends(requires(*QUEUE_ROLES))]
 Db = Annotated[Session, Depends(session_dep)]
 RECENT_CHECKUPS = 12  # answers shown on a flag page: the last dozen check-ups
 TIMELINE_EVENTS = 60
+UNMATCHED_NOTICE_DAYS = 7  # how far back the queue looks for unmatched messages with crisis words
 
 SEVERITY_LABELS = {"urgent": "Urgent", "high": "High", "medium": "Medium", "low": "Low"}
 SHOW_OPTIONS = (("all", "All open flags"), ("unclaimed", "Not claimed yet"), ("mine", "Claimed by me"))
@@ -374,6 +377,12 @@ def _queue_page(
         )
     done = request.query_params.get("done")
     notices = [("ok", DONE_MESSAGES[done])] if done in DONE_MESSAGES else []
+    # A crisis text from a number we cannot match raises no flag (it belongs to no organisation), so the
+    # people who may read it, admins, are told here, where they look for who needs a call.
+    unmatched_crisis = 0
+    if user.role == Role.admin.value:
+        since = now - timedelta(days=UNMATCHED_NOTICE_DAYS)
+        unmatched_crisis = unmatched_since(request.app.state.runtime.ctx, session, since).with_crisis_words
     return render(
         request,
         "volunteer/queue.html",
@@ -389,6 +398,8 @@ def _queue_page(
             else None
         ),
         severity_labels=SEVERITY_LABELS,
+        unmatched_crisis=unmatched_crisis,
+        unmatched_days=UNMATCHED_NOTICE_DAYS,
     )
 
 

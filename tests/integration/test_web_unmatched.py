@@ -1,0 +1,189 @@
+"""Texts from numbers that match no single participant, on both backends: scanned for crisis words as they
+arrive (a warning that names only the message's id; nothing sent back), listed for admins only (crisis words
+first, the text escaped, the number masked, every view audited), and pointed out on an admin's queue."""
+
+from __future__ import annotations
+
+import io
+import itertools
+import json
+import re
+from collections.abc import Callable
+from datetime import timedelta
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+from twilio.request_validator import RequestValidator
+
+from checkups import logging as checkups_logging
+from checkups.models import AuditEvent, Flag, InboundMessage
+
+from .conftest import PUBLIC_BASE, TWILIO_TOKEN, World
+
+StaffClient = Callable[..., TestClient]
+PAGE = "/inbound/unmatched"
+KNOWN = "+447700900123"  # an enrolled participant's number
+STRANGER = "+447700900999"  # nobody's: a new phone
+SHARED = "+447700900456"  # two participants', at two services
+CRISIS = "<script>alert(1)</script> i want to die"
+ESCAPED = "&lt;script&gt;alert(1)&lt;/script&gt; i want to die"
+_sids = itertools.count(1)
+
+
+def text(client: TestClient, body: str, sender: str = STRANGER) -> None:
+    """A text through the signed webhook, processed by the real engine before the response."""
+    form = {"MessageSid": f"SM{next(_sids):032d}", "From": sender, "To": "+15005550006", "Body": body}
+    signature = RequestValidator(TWILIO_TOKEN).compute_signature(PUBLIC_BASE + "/twilio/sms", form)
+    assert client.post("/twilio/sms", data=form, headers={"X-Twilio-Signature": signature}).status_code == 200
+
+
+def rows_of(html: str) -> list[str]:
+    """The table's rows, as text."""
+    body = html.split("<tbody>", 1)[1].split("</tbody>", 1)[0] if "<tbody>" in html else ""
+    return [re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", row)).strip() for row in body.split("</tr>")[:-1]]
+
+
+def spellings(e164: str) -> list[str]:
+    """The ways a UK number could appear in a page or a log line."""
+    national = "0" + e164[3:]
+    return [e164, e164[1:], e164[3:], national, f"{national[:5]} {national[5:]}", f"+44 {e164[3:7]} {e164[7:]}"]
+
+
+def test_an_unmatched_crisis_text_is_listed_first_marked_with_its_text_escaped_and_number_masked(
+    world: World, client: TestClient, staff_client: StaffClient
+) -> None:
+    world.enrol(phone=KNOWN)
+    sent_before = len(world.sends())
+    text(client, CRISIS)
+    world.clock.advance(timedelta(minutes=5))
+    text(client, "who is this?")
+    world.clock.advance(timedelta(minutes=5))
+    text(client, "sorry, wrong number", sender="+447700900998")
+    text(client, "STOP", sender="+447700900997")  # acted on for the number: nothing for staff to read
+    assert len(world.sends()) == sent_before  # no consent on record for these numbers: nothing goes back
+    assert world.count(Flag) == 0  # and no flag: it would belong to no organisation's queue
+    text(client, "i want to die, this is the enrolled one", sender=KNOWN)  # flagged in their own queue
+    assert world.count(Flag) == 1
+
+    response = staff_client("admin", org=None).get(PAGE)
+    assert response.status_code == 200
+    html = response.text
+    rows = rows_of(html)
+    assert len(rows) == 3
+    assert rows[0].startswith("Crisis words want to die")
+    assert "Mon 05 Jan 2026 09:00 UTC" in rows[0]
+    assert "••••999" in rows[0]
+    assert "No participant has this number." in rows[0]
+    assert ["wrong number" in rows[1], "who is this?" in rows[2]] == [True, True]  # then newest first
+    assert not any("Crisis words" in row for row in rows[1:])
+    assert "None found" in rows[1]
+    assert html.count('class="badge sev-urgent">Crisis words<') == 1
+    assert '<a href="/inbound/unmatched" aria-current="page">Unmatched texts</a>' in html  # in the admin's menu
+    assert ESCAPED in html
+    assert "<script>alert(1)</script>" not in html
+    assert "this is the enrolled one" not in html
+    for number in (STRANGER, KNOWN, "+447700900998", "+447700900997"):
+        for spelling in spellings(number):
+            assert spelling not in html, spelling
+
+
+def test_a_number_two_participants_share_is_listed_as_shared_and_nobody_is_answered(
+    world: World, client: TestClient, staff_client: StaffClient
+) -> None:
+    world.enrol("a-1", phone=SHARED)
+    world.enrol("b-1", organisation="org-b", phone=SHARED)  # neither is awaiting a reply: no one can be picked
+    sent_before = len(world.sends())
+    text(client, "took too much again, overdosed last night", sender=SHARED)
+    with world.factory() as session:
+        assert session.scalars(select(InboundMessage.participant_id)).one() is None
+    assert len(world.sends()) == sent_before
+    assert world.count(Flag) == 0
+
+    rows = rows_of(staff_client("admin", org=None).get(PAGE).text)
+    assert len(rows) == 1
+    assert rows[0].startswith("Crisis words overdose, overdosed, took too much")
+    assert "2 participants share this number" in rows[0]
+    assert "••••456" in rows[0]
+
+
+@pytest.mark.parametrize("role", ["volunteer", "lead", "enroller"])
+def test_only_admins_may_read_unmatched_messages(
+    world: World, client: TestClient, staff_client: StaffClient, role: str
+) -> None:
+    text(client, CRISIS)
+    response = staff_client(role).get(PAGE)
+    assert response.status_code == 403
+    assert "want to die" not in response.text
+    assert world.count(AuditEvent, AuditEvent.action == "inbound.unmatched_viewed") == 0
+
+
+def test_signed_out_visitors_are_sent_to_sign_in(client: TestClient) -> None:
+    response = client.get(PAGE, follow_redirects=False)
+    assert response.status_code == 303
+    assert response.headers["location"] == f"/login?next={PAGE}"
+
+
+def test_every_view_is_audited_with_counts_but_no_number_or_text(
+    world: World, client: TestClient, staff_client: StaffClient
+) -> None:
+    text(client, CRISIS)
+    text(client, "hello?")
+    admin = staff_client("admin", org=None)
+    admin.get(PAGE)
+    admin.get(PAGE)
+    with world.factory() as session:
+        events = list(session.scalars(select(AuditEvent).where(AuditEvent.action == "inbound.unmatched_viewed")))
+    assert len(events) == 2
+    event = events[0]
+    assert event.actor == f"user:{admin.user.id}"  # type: ignore[attr-defined]
+    assert event.detail == {"via": "web", "days": 30, "shown": 2, "with_crisis_words": 1}
+    recorded = json.dumps([e.detail for e in events]) + " ".join(f"{e.subject_type} {e.subject_id}" for e in events)
+    for secret in [*spellings(STRANGER), "want to die", "hello", "script"]:
+        assert secret not in recorded
+    assert "inbound.unmatched_viewed" in admin.get("/audit").text
+
+
+def test_the_queue_tells_admins_of_unmatched_crisis_texts_for_a_week(
+    world: World, client: TestClient, staff_client: StaffClient
+) -> None:
+    notice = '<a href="/inbound/unmatched">1 unmatched message with crisis words in the last 7 days</a>'
+    admin = staff_client("admin", org=None)
+    volunteer = staff_client("volunteer")
+    lead = staff_client("lead")
+    text(client, "nobody knows this number")
+    assert "unmatched message" not in admin.get("/queue").text  # no crisis words: nothing to point out
+
+    text(client, CRISIS)
+    assert notice in admin.get("/queue").text
+    for other in (volunteer, lead):
+        page = other.get("/queue")
+        assert page.status_code == 200
+        assert "unmatched message" not in page.text
+        assert PAGE not in page.text
+
+    world.clock.advance(timedelta(days=8))
+    assert "unmatched message" not in admin.get("/queue").text
+    assert len(rows_of(admin.get(PAGE).text)) == 2  # still listed for a month
+    world.clock.advance(timedelta(days=23))
+    assert rows_of(admin.get(PAGE).text) == []
+
+
+def test_the_warning_for_an_unmatched_crisis_text_names_only_its_id(world: World, client: TestClient) -> None:
+    stream = io.StringIO()
+    checkups_logging.configure(log_format="json", level="DEBUG", stream=stream)
+    try:
+        text(client, "just checking in")
+        text(client, CRISIS)
+    finally:
+        checkups_logging.configure(log_format="json", level="WARNING", stream=io.StringIO())
+    with world.factory() as session:
+        crisis_id = max(session.scalars(select(InboundMessage.id)))
+    raw = stream.getvalue()
+    events = [json.loads(line) for line in raw.splitlines() if line.strip()]
+    warnings = [e for e in events if e.get("event") == "unmatched inbound with crisis words"]
+    assert len(warnings) == 1  # the plain text raised none
+    assert warnings[0]["level"] == "warning"
+    assert warnings[0]["inbound_id"] == crisis_id
+    for secret in [*spellings(STRANGER), "want to die", "alert(1)", "just checking"]:
+        assert secret not in raw, secret
