@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import and_, bindparam, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -107,13 +107,22 @@ MAX_ATTEMPTS = 5
 def unprocessed(session: Session, now: datetime, older_than: timedelta, limit: int = 200) -> list[int]:
     """Inbound messages still not processed after ``older_than`` (a lost task, a crash): to retry.
 
-    One that has failed ``MAX_ATTEMPTS`` times is parked: kept, shown to staff, not retried.
+    One that has failed ``MAX_ATTEMPTS`` times is parked: kept, listed for admins with the unmatched ones
+    (:func:`unmatched_since`), not retried, and logged as an error for whoever watches the logs.
     """
-    session.execute(
-        update(InboundMessage)
-        .where(InboundMessage.state == "received", InboundMessage.attempts >= MAX_ATTEMPTS)
-        .values(state="parked", error="processing failed repeatedly")
+    parked = (
+        session.execute(
+            update(InboundMessage)
+            .where(InboundMessage.state == "received", InboundMessage.attempts >= MAX_ATTEMPTS)
+            .values(state="parked", error="processing failed repeatedly")
+            .returning(InboundMessage.id)
+        )
+        .scalars()
+        .all()
     )
+    if parked:
+        # No flag, no reply and no answer came of these: a person must read them (/inbound/unmatched).
+        log.error("inbound parked after repeated failures", inbound_ids=sorted(parked))
     return list(
         session.scalars(
             select(InboundMessage.id)
@@ -288,7 +297,8 @@ UNMATCHED_LIMIT = 500  # messages read per listing: a busy week of wrong numbers
 
 @dataclass(frozen=True)
 class Unmatched:
-    """A message from a number that matched no single participant when it arrived."""
+    """A message no flag queue shows: from a number that matched no single participant when it arrived, or
+    one whose processing failed again and again (parked: nothing came of it, not even a STOP)."""
 
     inbound_id: int
     received_at: datetime
@@ -297,6 +307,7 @@ class Unmatched:
     from_cipher: bytes  # decrypted only where it is shown, and shown masked
     body: str
     crisis_words: tuple[str, ...]
+    parked: bool = False
 
 
 @dataclass(frozen=True)
@@ -318,10 +329,10 @@ _UNMATCHED = (
         _inbound.c.from_hash,
         _inbound.c.from_cipher,
         _inbound.c.body_cipher,
+        _inbound.c.state,
     )
     .where(
-        _inbound.c.participant_id.is_(None),
-        _inbound.c.state == "processed",
+        or_(and_(_inbound.c.participant_id.is_(None), _inbound.c.state == "processed"), _inbound.c.state == "parked"),
         _inbound.c.received_at >= bindparam("since"),
     )
     .order_by(_inbound.c.received_at.desc(), _inbound.c.id.desc())
@@ -330,18 +341,20 @@ _UNMATCHED = (
 
 
 def unmatched_since(ctx: Context, session: Session, since: datetime, limit: int = UNMATCHED_LIMIT) -> UnmatchedMessages:
-    """Messages received since ``since`` from numbers that matched no single participant.
+    """Messages received since ``since`` from numbers that matched no single participant, and parked ones.
 
     Scanned for crisis words here, with the protocols' words of today, rather than stored when processed: a
     word added to a protocol finds the messages already kept, and no column holds a verdict on a stranger's
-    text. STOP, START and HELP are left out: they were acted on for the number, whoever owns it.
+    text. STOP, START and HELP are left out when they were acted on for the number, whoever owns it; a
+    parked one was not, so it is listed.
     """
     rows = session.execute(_UNMATCHED, {"since": since, "limit": limit + 1}).all()
     words = crisis_words_in_use(ctx)
     found = []
     for row in rows[:limit]:
         body = ctx.vault.decrypt(row.body_cipher)
-        if keyword(body) is not None:
+        parked = row.state == "parked"
+        if keyword(body) is not None and not parked:
             continue
         found.append(
             Unmatched(
@@ -352,6 +365,7 @@ def unmatched_since(ctx: Context, session: Session, since: datetime, limit: int 
                 row.from_cipher,
                 body,
                 tuple(scan_crisis(body, words)),
+                parked,
             )
         )
     found.sort(key=lambda m: not m.crisis_words)  # stable: newest first within each part

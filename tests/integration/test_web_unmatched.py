@@ -187,3 +187,53 @@ def test_the_warning_for_an_unmatched_crisis_text_names_only_its_id(world: World
     assert warnings[0]["inbound_id"] == crisis_id
     for secret in [*spellings(STRANGER), "want to die", "alert(1)", "just checking"]:
         assert secret not in raw, secret
+
+
+def test_a_message_whose_processing_keeps_failing_is_listed_as_not_processed(
+    world: World, client: TestClient, staff_client: StaffClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A participant's crisis text that a bug keeps from being processed raises no flag; once parked it is
+    listed (crisis first, marked "Not processed"), the parking is logged as an error naming only the id, and
+    the admin's queue points to it. A parked STOP is listed too: it was never acted on."""
+    from checkups.engine import inbound
+    from checkups.engine.inbound import MAX_ATTEMPTS, process_inbound
+
+    world.enrol(phone=KNOWN)
+
+    def broken(*_args: object, **_kwargs: object) -> None:
+        raise RuntimeError("a bug in the reply handling")
+
+    monkeypatch.setattr(inbound, "handle_reply", broken)
+    monkeypatch.setattr(inbound, "unmatched_crisis", broken)
+    monkeypatch.setattr(inbound.enrolment_ops, "opt_out", broken)
+    for body in ("i want to die", "STOP"):
+        with pytest.raises(RuntimeError):
+            text(client, body, sender=KNOWN)
+    with world.factory() as session:
+        ids = sorted(session.scalars(select(InboundMessage.id)))
+    for inbound_id in ids:
+        for _ in range(MAX_ATTEMPTS - 1):
+            with pytest.raises(RuntimeError):
+                process_inbound(world.ctx, world.factory, inbound_id)
+    stream = io.StringIO()
+    checkups_logging.configure(log_format="json", level="DEBUG", stream=stream)
+    try:
+        world.clock.advance(timedelta(minutes=2))
+        world.ticker(hand_out_inbound=lambda i: None).tick()
+    finally:
+        checkups_logging.configure(log_format="json", level="WARNING", stream=io.StringIO())
+    assert world.count(Flag) == 0
+    raw = stream.getvalue()
+    errors = [json.loads(line) for line in raw.splitlines() if "inbound parked" in line]
+    assert [(e["level"], e["inbound_ids"]) for e in errors] == [("error", ids)]
+    for secret in [*spellings(KNOWN), "want to die"]:
+        assert secret not in raw
+
+    admin = staff_client("admin", org=None)
+    rows = rows_of(admin.get(PAGE).text)
+    assert len(rows) == 2
+    assert rows[0].startswith("Crisis words want to die Not processed")
+    assert "One participant has this number now" in rows[0]
+    assert "Not processed" in rows[1]
+    assert "STOP" in rows[1]
+    assert "1 unmatched message with crisis words" in admin.get("/queue").text
