@@ -2,16 +2,20 @@
 
 A call is identified by the key of its outbound message (``checkup:<id>:send:...``), which the call's
 URLs carry; the call's SID must match the one the provider gave when the call was placed.
+
+Each keyed answer goes through the protocol's risk rules at once, as a text reply does (a hang-up after a
+risky answer is flagged all the same). The check-up closes as answered at the end of the call only if
+something was keyed in: a silent pick-up is no answer, and the missed-in-a-row rules must still see it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from ..models import Checkup, CheckupStatus, MessageStatus, OutboundMessage
+from ..models import OPEN_CHECKUP, Answer, Checkup, OutboundMessage
 from ..protocols.schema import AnswerType, Protocol, Question
 from . import conversation
 from .answers import close_answered, parse_keypad, questions_of, record_answer
@@ -32,7 +36,9 @@ class Step:
 
 
 def _call(ctx: Context, session: Session, key: str, call_sid: str) -> tuple[Checkup, Protocol, str] | None:
-    message = session.scalars(select(OutboundMessage).where(OutboundMessage.key == key)).first()
+    # The message, then the check-up: the order in which the send's own record (dispatch._record) and the
+    # status callbacks lock them, so a call picked up while its send is being recorded waits, no deadlock.
+    message = session.scalars(select(OutboundMessage).where(OutboundMessage.key == key).with_for_update()).first()
     if message is None or message.checkup_id is None or message.channel != "voice":
         return None
     if message.provider_sid and call_sid and message.provider_sid != call_sid:
@@ -40,9 +46,11 @@ def _call(ctx: Context, session: Session, key: str, call_sid: str) -> tuple[Chec
     checkup = session.get(Checkup, message.checkup_id, with_for_update=True)
     if checkup is None:
         return None
-    if message.status in (MessageStatus.sending.value, MessageStatus.unknown.value) and call_sid:
-        message.provider_sid = call_sid  # the call is live: it did go out
-        message.status = MessageStatus.sent.value
+    if not message.provider_sid and call_sid:
+        # The call is live, but its send was not recorded (the provider's answer was lost). The SID is kept;
+        # the status is not settled here: the check-up's next attempt looks the call up with the provider and
+        # takes it in as sent. Marked sent here, the attempt would find nothing to look up and call again.
+        message.provider_sid = call_sid
     protocol = ctx.protocols.by_version_id(session, checkup.enrolment.protocol_version_id)
     return checkup, protocol, checkup.enrolment.participant.language
 
@@ -91,7 +99,11 @@ def answer(ctx: Context, factory: sessionmaker[Session], key: str, call_sid: str
             conversation.evaluate(ctx, session, enrolment, protocol, checkup, now)
         if index + 1 < len(questions):
             return _question_step(protocol, questions, index + 1, language)
-        if checkup.status == CheckupStatus.awaiting.value:
+        # Pending too: a call can be answered before its send was recorded (or when that record was lost).
+        if checkup.status in OPEN_CHECKUP and session.scalar(_ANY_ANSWER, {"checkup_id": checkup.id}) is not None:
             conversation.maybe_end_step_up(session, enrolment, protocol, checkup, now)
             close_answered(ctx, session, checkup, now)
         return _goodbye(protocol, language)
+
+
+_ANY_ANSWER = select(Answer.id).where(Answer.checkup_id == bindparam("checkup_id")).limit(1)

@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from twilio.request_validator import RequestValidator
 
+from checkups.channels.base import ChannelError
 from checkups.engine.flags import queue
 from checkups.models import Answer, Checkup, CheckupStatus, Enrolment, Flag, OutboundMessage
 
@@ -157,3 +158,82 @@ def test_a_clean_call_raises_nothing(world: World, client: TestClient) -> None:
     for q, digits in enumerate(["2", "2", "8", "2"]):
         call(client, "/twilio/voice/answer", {"checkup": key, "q": q}, {"CallSid": sid, "Digits": digits})
     assert _open_flag(world) is None
+
+
+class _TimesOutAfterSending:
+    """The provider places the call, but its answer never reaches us (a read timeout): the send's outcome
+    is unknown until the next attempt looks the call up."""
+
+    kind = "times-out"
+
+    def __init__(self, inner: object) -> None:
+        self.inner, self.armed = inner, True
+
+    def send(self, message: object) -> object:
+        receipt = self.inner.send(message)  # type: ignore[attr-defined]
+        if self.armed:
+            self.armed = False
+            raise ChannelError("read timeout", code="timeout", outcome_unknown=True)
+        return receipt
+
+    def lookup(self, message: object, sent_after: object) -> object:
+        return self.inner.lookup(message, sent_after)  # type: ignore[attr-defined]
+
+
+def _call_with_lost_receipt(world: World) -> tuple[Checkup, str, str]:
+    world.ctx.channels = {"sms": world.console, "voice": _TimesOutAfterSending(world.console)}
+    result = world.enrol(protocol="tcc-12m", channel="voice")
+    world.clock.set(result.first_checkup.due_at + timedelta(minutes=1))
+    world.ticker().tick()
+    with world.factory() as session:
+        message = session.scalars(select(OutboundMessage).where(OutboundMessage.channel == "voice")).one()
+        assert message.provider_sid is None
+        key = message.key
+    return result.first_checkup, key, world.sends()[0].sid
+
+
+def _calls(world: World) -> int:
+    return sum(1 for row in world.sends() if ":send:" in row.key)
+
+
+def test_a_call_answered_before_its_send_was_recorded_closes_the_check_up_and_is_not_placed_again(
+    world: World, client: TestClient
+) -> None:
+    checkup, key, sid = _call_with_lost_receipt(world)
+    call(client, "/twilio/voice/start", {"checkup": key}, {"CallSid": sid, "AnsweredBy": "human"})
+    for q, digits in enumerate(["2", "3", "8", "2"]):
+        call(client, "/twilio/voice/answer", {"checkup": key, "q": q}, {"CallSid": sid, "Digits": digits})
+    with world.factory() as session:
+        assert session.get(Checkup, checkup.id).status == CheckupStatus.answered.value
+    world.run(until=world.clock.now() + timedelta(hours=3))
+    assert _calls(world) == 1
+
+
+def test_a_call_hung_up_before_its_send_was_recorded_is_looked_up_not_placed_again(
+    world: World, client: TestClient
+) -> None:
+    """The webhook keeps the call's SID but does not settle the message: the next attempt looks the call up
+    with the provider and takes it in, instead of finding nothing to look up and calling again."""
+    checkup, key, sid = _call_with_lost_receipt(world)
+    call(client, "/twilio/voice/start", {"checkup": key}, {"CallSid": sid, "AnsweredBy": "human"})
+    world.run(until=world.clock.now() + timedelta(hours=3))
+    assert _calls(world) == 1
+    with world.factory() as session:
+        assert session.get(Checkup, checkup.id).status == CheckupStatus.awaiting.value
+        message = session.scalars(select(OutboundMessage).where(OutboundMessage.key == key)).one()
+        assert (message.provider_sid, message.status) == (sid, "sent")
+
+
+def test_a_silent_pick_up_is_not_an_answer(world: World, client: TestClient) -> None:
+    """Nothing keyed in: the check-up stays open (its follow-ups still come) and, unanswered, closes as
+    missed, so the missed-in-a-row rules see it."""
+    checkup, key, sid = placed_call(world)
+    call(client, "/twilio/voice/start", {"checkup": key}, {"CallSid": sid, "AnsweredBy": "human"})
+    for q in range(4):
+        call(client, "/twilio/voice/answer", {"checkup": key, "q": q}, {"CallSid": sid, "Digits": ""})
+    with world.factory() as session:
+        assert session.get(Checkup, checkup.id).status == CheckupStatus.awaiting.value
+    world.run(until=world.clock.now() + timedelta(days=8))
+    with world.factory() as session:
+        assert session.get(Checkup, checkup.id).status == CheckupStatus.missed.value
+        assert session.get(Enrolment, checkup.enrolment_id).missed_in_a_row >= 1
