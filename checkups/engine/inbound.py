@@ -249,7 +249,8 @@ def process_inbound(ctx: Context, factory: sessionmaker[Session], inbound_id: in
     if crisis_words:
         # Only the id (never the words found: they are the message's own text); staff read it on the
         # unmatched messages page, where the view is audited.
-        log.warning("unmatched inbound with crisis words", inbound_id=inbound_id)
+        # An error, not a warning: no flag and no deadline come of it, so whoever alerts on the logs must hear.
+        log.error("unmatched inbound with crisis words", inbound_id=inbound_id)
     if help_for is not None:
         _send_help(ctx, factory, inbound_id, help_for)
     for reply in replies:  # after the commit: the answers and flags are safe whatever the provider does
@@ -332,8 +333,15 @@ _UNMATCHED = (
         _inbound.c.state,
     )
     .where(
-        or_(and_(_inbound.c.participant_id.is_(None), _inbound.c.state == "processed"), _inbound.c.state == "parked"),
-        _inbound.c.received_at >= bindparam("since"),
+        # Parked ones whatever their age: nothing came of them, and nothing but a person reading them will.
+        or_(
+            and_(
+                _inbound.c.participant_id.is_(None),
+                _inbound.c.state == "processed",
+                _inbound.c.received_at >= bindparam("since"),
+            ),
+            _inbound.c.state == "parked",
+        ),
     )
     .order_by(_inbound.c.received_at.desc(), _inbound.c.id.desc())
     .limit(bindparam("limit"))
@@ -341,7 +349,8 @@ _UNMATCHED = (
 
 
 def unmatched_since(ctx: Context, session: Session, since: datetime, limit: int = UNMATCHED_LIMIT) -> UnmatchedMessages:
-    """Messages received since ``since`` from numbers that matched no single participant, and parked ones.
+    """Messages received since ``since`` from numbers that matched no single participant, and parked ones
+    (whenever they arrived).
 
     Scanned for crisis words here, with the protocols' words of today, rather than stored when processed: a
     word added to a protocol finds the messages already kept, and no column holds a verdict on a stranger's

@@ -1,5 +1,5 @@
 """Texts from numbers that match no single participant, on both backends: scanned for crisis words as they
-arrive (a warning that names only the message's id; nothing sent back), listed for admins only (crisis words
+arrive (an error log line that names only the message's id; nothing sent back), listed for admins only (crisis words
 first, the text escaped, the number masked, every view audited), and pointed out on an admin's queue."""
 
 from __future__ import annotations
@@ -137,7 +137,15 @@ def test_every_view_is_audited_with_counts_but_no_number_or_text(
     assert len(events) == 2
     event = events[0]
     assert event.actor == f"user:{admin.user.id}"  # type: ignore[attr-defined]
-    assert event.detail == {"via": "web", "days": 30, "shown": 2, "with_crisis_words": 1}
+    with world.factory() as session:
+        crisis_id, hello_id = sorted(session.scalars(select(InboundMessage.id)))
+    assert event.detail == {
+        "via": "web",
+        "days": 30,
+        "shown": 2,
+        "with_crisis_words": 1,
+        "inbound_ids": [crisis_id, hello_id],  # as listed: crisis words first
+    }
     recorded = json.dumps([e.detail for e in events]) + " ".join(f"{e.subject_type} {e.subject_id}" for e in events)
     for secret in [*spellings(STRANGER), "want to die", "hello", "script"]:
         assert secret not in recorded
@@ -169,7 +177,7 @@ def test_the_queue_tells_admins_of_unmatched_crisis_texts_for_a_week(
     assert rows_of(admin.get(PAGE).text) == []
 
 
-def test_the_warning_for_an_unmatched_crisis_text_names_only_its_id(world: World, client: TestClient) -> None:
+def test_the_error_logged_for_an_unmatched_crisis_text_names_only_its_id(world: World, client: TestClient) -> None:
     stream = io.StringIO()
     checkups_logging.configure(log_format="json", level="DEBUG", stream=stream)
     try:
@@ -183,7 +191,7 @@ def test_the_warning_for_an_unmatched_crisis_text_names_only_its_id(world: World
     events = [json.loads(line) for line in raw.splitlines() if line.strip()]
     warnings = [e for e in events if e.get("event") == "unmatched inbound with crisis words"]
     assert len(warnings) == 1  # the plain text raised none
-    assert warnings[0]["level"] == "warning"
+    assert warnings[0]["level"] == "error"
     assert warnings[0]["inbound_id"] == crisis_id
     for secret in [*spellings(STRANGER), "want to die", "alert(1)", "just checking"]:
         assert secret not in raw, secret
@@ -233,7 +241,9 @@ def test_a_message_whose_processing_keeps_failing_is_listed_as_not_processed(
     rows = rows_of(admin.get(PAGE).text)
     assert len(rows) == 2
     assert rows[0].startswith("Crisis words want to die Not processed")
-    assert "One participant has this number now" in rows[0]
+    assert "One participant has this number." in rows[0]
     assert "Not processed" in rows[1]
     assert "STOP" in rows[1]
     assert "1 unmatched message with crisis words" in admin.get("/queue").text
+    world.clock.advance(timedelta(days=40))  # unmatched ones leave the page after 30 days; parked ones stay
+    assert len(rows_of(admin.get(PAGE).text)) == 2

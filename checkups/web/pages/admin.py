@@ -43,11 +43,16 @@ class UnmatchedRow:
     known_as: str  # whose number it is now, in words
 
 
-def _known_as(count: int) -> str:
+def _known_as(count: int, parked: bool) -> str:
     if count == 0:
         return "No participant has this number."
     if count == 1:
-        return "One participant has this number now (enrolled or changed since it arrived)."
+        # Unmatched when it arrived, so the number was enrolled or changed since; a parked one may be theirs.
+        return (
+            "One participant has this number."
+            if parked
+            else "One participant has this number now (enrolled or changed since it arrived)."
+        )
     return f"{count} participants share this number: it could not be matched to one of them."
 
 
@@ -172,11 +177,11 @@ def router() -> APIRouter:
         found = unmatched_since(ctx, session, now - timedelta(days=UNMATCHED_DAYS))
         counts = participants_with_numbers(session, {m.from_hash for m in found.messages})
         rows = [
-            UnmatchedRow(m, masked(ctx.vault.decrypt(m.from_cipher)), _known_as(counts.get(m.from_hash, 0)))
+            UnmatchedRow(m, masked(ctx.vault.decrypt(m.from_cipher)), _known_as(counts.get(m.from_hash, 0), m.parked))
             for m in found.messages
         ]
-        # Strangers' words, some about self-harm: who read them, and when, is kept like any participant view
-        # (counts only: no number and no text in the trail).
+        # Strangers' words, some about self-harm: who read which, and when, is kept like any participant view
+        # (the messages' ids and counts: no number and no text in the trail).
         audit.record(
             session,
             now,
@@ -188,6 +193,7 @@ def router() -> APIRouter:
             days=UNMATCHED_DAYS,
             shown=len(rows),
             with_crisis_words=found.with_crisis_words,
+            inbound_ids=[row.message.inbound_id for row in rows],
         )
         return render(
             request,
