@@ -57,7 +57,10 @@ the order the engine happens to process people in never changes what they do; wi
 the same seed gives the same figures (and :mod:`checkups.simulate_report` the same report, byte for byte).
 
 Figures: :meth:`Simulation.summary` (the terminal summary and ``--json``) and :meth:`Simulation.series`
-(week by week, for the report's charts). Volunteer hours needed per week are the flags opened that week
+(week by week, for the report's charts). A relapse counts as caught by the first flag raised while the
+person is using or within :data:`CATCH_AFTER` (two weeks) after they stop, and before their next relapse;
+its human contact is the first volunteer call after that flag, before the next relapse. Relapses in the
+last four weeks of the run are counted but not judged. Volunteer hours needed per week are the flags opened that week
 times ``minutes_per_flag`` (30 by default: a planning heuristic, set it from the service's own records).
 
 Cost: every check-up goes through the real engine, about twenty transactions and seventy statements, and
@@ -114,6 +117,10 @@ ORGANISATION = "sim"
 CLIENT_REF = "sim-"
 VOLUNTEER_HOUR = 13  # UTC: the volunteers' daily shift
 EVALUABLE = timedelta(days=28)  # relapses later than this before the end are too recent to judge detection
+# A flag catches a relapse if raised while the person is using or within this long after they stop (an answer
+# given just after, a missed check-in of the time of use), and before their next relapse. Later flags are of
+# something else: in the model, someone who has stopped answers as someone who has stopped.
+CATCH_AFTER = timedelta(days=14)
 YEAR = timedelta(days=365.25)
 WEEK = timedelta(weeks=1)
 PAST = timedelta(microseconds=1)  # the first instant after another, at the database's resolution
@@ -1019,12 +1026,10 @@ class Simulation:
         to_contact: list[float] = []
         relapses = evaluable = never = 0
         for person in self.people:
-            starts = [start for start, _end in person.episodes if start < self.end]
-            if not starts:
-                continue
-            # A relapse is caught by a flag raised from its start until the next relapse (a "yes, I used"
-            # may come just after the person stopped again: it still tells of this relapse).
-            for start, until in zip(starts, [*starts[1:], self.end], strict=True):
+            episodes = [(start, end) for start, end in person.episodes if start < self.end]
+            nexts = [start for start, _end in episodes[1:]] + [self.end] if episodes else []
+            for (start, end), next_start in zip(episodes, nexts, strict=True):
+                until = next_start if end is None else min(end + CATCH_AFTER, next_start)
                 relapses += 1
                 if start > self.end - EVALUABLE:
                     continue
@@ -1035,7 +1040,8 @@ class Simulation:
                     continue
                 first = min(flagged)
                 to_flag.append((first - start).total_seconds() / 86400)
-                contacts = [t for t in contact_times.get(person.index, []) if first <= t < until]
+                # The call that follows the flag counts even once they have stopped: it is the flag's answer.
+                contacts = [t for t in contact_times.get(person.index, []) if first <= t < next_start]
                 if contacts:
                     to_contact.append((min(contacts) - start).total_seconds() / 86400)
         return relapses, evaluable, never, to_flag, to_contact

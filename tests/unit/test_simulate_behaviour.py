@@ -150,3 +150,40 @@ def test_keypad_answers_read_as_the_engine_reads_keys() -> None:
             parsed = parse_keypad(question, keys)
             assert parsed.ok, (question.id, keys)
             assert keys in ("1", "2") if question.type.value == "yes_no" else keys.endswith("#")
+
+
+def test_a_relapse_is_caught_by_a_flag_while_using_or_soon_after_and_before_the_next() -> None:
+    """The relapse figures on a hand-made cohort: which flag catches which relapse, and the delays."""
+    import random
+    from datetime import datetime
+
+    from checkups.simulate import START, Simulation, simulated_phone
+
+    day = timedelta(days=1)
+    s = START + 10 * day
+
+    def person(index: int, episodes: tuple[tuple[datetime, datetime | None], ...]) -> Person:
+        rng = random.Random(index)
+        return Person(index, simulated_phone(index), "UTC", START, rng, 1.0, "clean", 2, episodes, None)
+
+    sim = Simulation(["sqlite://"], people_count=5, years=1.0)
+    end = sim.end
+    sim.people = [
+        person(0, ((s, s + 30 * day), (s + 100 * day, None))),  # two relapses
+        person(1, ((s, s + 10 * day),)),  # flagged 10 days after stopping: still this relapse
+        person(2, ((s, s + 10 * day),)),  # flagged 20 days after stopping: something else
+        person(3, ((end - 10 * day, None),)),  # too recent to judge
+        person(4, ()),  # never relapses
+    ]
+    sim.facts.flags = [
+        (0, "high", (s + 3 * day,), s + 3 * day, s + 5 * day),  # relapse 1: flag at 3 days, contact at 5
+        (0, "medium", (s + 50 * day,), s + 50 * day, None),  # after relapse 1's window, before relapse 2
+        (0, "high", (s + 110 * day,), s + 110 * day, None),  # relapse 2: flag at 10 days, no contact
+        (1, "high", (s + 20 * day,), s + 20 * day, s + 40 * day),  # contact after they stopped still counts
+        (2, "high", (s + 30 * day,), s + 30 * day, s + 31 * day),
+        (4, "medium", (s,), s, s + day),
+    ]
+    relapses, evaluable, never, to_flag, to_contact = sim._relapse_delays()
+    assert (relapses, evaluable, never) == (5, 4, 1)
+    assert sorted(to_flag) == [3.0, 10.0, 20.0]
+    assert sorted(to_contact) == [5.0, 40.0]
