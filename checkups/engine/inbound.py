@@ -1,7 +1,8 @@
 """Inbound messages: stored first (unique provider id), then processed; STOP, START and HELP work at any
 point. A message from a number we cannot match to exactly one person is kept, visible to staff, and never
-matched to the wrong person; it is scanned for crisis words all the same (nothing is sent back to the number:
-there is no consent on record for it)."""
+matched to the wrong person; it is scanned for crisis words all the same. From a number several participants
+share, crisis words flag each of them (someone must call, whoever wrote) and get the crisis reply once; from a
+number nobody has, nothing is sent back (no consent on record) and an error is logged for the admins' page."""
 
 from __future__ import annotations
 
@@ -27,7 +28,8 @@ from ..models import (
 from ..phones import InvalidPhoneNumber, normalise
 from . import enrolment as enrolment_ops
 from .context import Context
-from .conversation import Reply, handle_reply
+from .conversation import Reply, handle_reply, latest_enrolment
+from .flags import raise_flag
 from .messaging import deliver
 from .replies import crisis_words_of, scan_crisis
 
@@ -197,7 +199,9 @@ def process_inbound(ctx: Context, factory: sessionmaker[Session], inbound_id: in
     """Act on a stored inbound message once: opt out, opt in, help, or a reply to a check-up."""
     help_for: int | None = None
     replies: list[Reply] = []
+    reply_to: int | None = None
     crisis_words: list[str] = []
+    flagged: list[int] = []
     try:
         with factory() as session, session.begin():
             inbound = session.execute(_LOCK_INBOUND, {"inbound_id": inbound_id}).first()
@@ -218,13 +222,16 @@ def process_inbound(ctx: Context, factory: sessionmaker[Session], inbound_id: in
                 help_for = participant_id
                 outcome = "help"
             elif participant_id is None:
-                # Kept for staff, never answered; but a person in crisis may write from a new phone, or from
-                # a number two participants share, so the words are looked for as in any reply.
+                # Kept for staff; but a person in crisis may write from a new phone, or from a number two
+                # participants share, so the words are looked for as in any reply.
                 outcome = "unmatched"
                 crisis_words = unmatched_crisis(ctx, body)
+                if crisis_words:
+                    flagged, replies = _crisis_from_a_shared_number(ctx, session, inbound.from_hash, inbound_id)
+                    reply_to = flagged[0] if flagged else None
             else:
                 handled = handle_reply(ctx, session, participant_id, inbound_id, body)
-                outcome, replies = handled.outcome, handled.replies
+                outcome, replies, reply_to = handled.outcome, handled.replies, participant_id
             # Written last, once (the row was locked when it was read).
             session.execute(
                 _PROCESSED,
@@ -246,16 +253,52 @@ def process_inbound(ctx: Context, factory: sessionmaker[Session], inbound_id: in
             log.exception("could not count a failed attempt", inbound_id=inbound_id)
         raise
     log.info("inbound processed", inbound_id=inbound_id, participant_id=participant_id, outcome=outcome)
-    if crisis_words:
+    if crisis_words and not flagged:
         # Only the id (never the words found: they are the message's own text); staff read it on the
-        # unmatched messages page, where the view is audited.
-        # An error, not a warning: no flag and no deadline come of it, so whoever alerts on the logs must hear.
+        # unmatched messages page, where the view is audited. An error, not a warning: from a number nobody
+        # has, no flag and no deadline come of it, so whoever alerts on the logs must hear.
         log.error("unmatched inbound with crisis words", inbound_id=inbound_id)
     if help_for is not None:
         _send_help(ctx, factory, inbound_id, help_for)
     for reply in replies:  # after the commit: the answers and flags are safe whatever the provider does
-        deliver(ctx, factory, reply.key, participant_id, reply.kind, reply.text)  # type: ignore[arg-type]
+        deliver(ctx, factory, reply.key, reply_to, reply.kind, reply.text)  # type: ignore[arg-type]
     return outcome
+
+
+_SHARERS = select(Participant.id).where(Participant.phone_hash == bindparam("from_hash")).order_by(Participant.id)
+
+
+def _crisis_from_a_shared_number(
+    ctx: Context, session: Session, from_hash: str, inbound_id: int
+) -> tuple[list[int], list[Reply]]:
+    """Crisis words from a number several participants have, and none could be picked: each of them gets an
+    urgent flag in their own service's queue (whoever wrote, someone must call now), and the number gets
+    the crisis reply once, in the first one's words. (the participants flagged, the reply to send)"""
+    now = ctx.now()
+    sharers = list(session.scalars(_SHARERS, {"from_hash": from_hash}))
+    replies: list[Reply] = []
+    flagged: list[int] = []
+    for participant_id in sharers:
+        enrolment = latest_enrolment(session, participant_id)
+        if enrolment is None:
+            continue
+        protocol = ctx.protocols.by_version_id(session, enrolment.protocol_version_id)
+        raise_flag(
+            session,
+            participant_id,
+            "urgent",
+            f"Crisis words in a message from a number {len(sharers)} participants share (we cannot tell which "
+            "of them wrote it): call now",
+            now + protocol.crisis.respond_within.to_timedelta(),
+            now,
+            source="crisis",
+            detail={"inbound_id": inbound_id, "shared_by": len(sharers)},
+        )
+        flagged.append(participant_id)
+        if not replies:
+            text = protocol.text(protocol.crisis.reply, enrolment.participant.language)
+            replies.append(Reply(f"inbound:{inbound_id}:crisis", MessageKind.crisis_reply.value, text))
+    return flagged, replies
 
 
 def _send_help(ctx: Context, factory: sessionmaker[Session], inbound_id: int, participant_id: int) -> None:

@@ -1,6 +1,8 @@
 """Texts from numbers that match no single participant, on both backends: scanned for crisis words as they
-arrive (an error log line that names only the message's id; nothing sent back), listed for admins only (crisis words
-first, the text escaped, the number masked, every view audited), and pointed out on an admin's queue."""
+arrive (from a number nobody has: an error log line that names only the message's id, nothing sent back;
+from a shared number: a flag for each sharer and the crisis reply once), listed for admins only (crisis
+words first, the text escaped, the number masked, every view audited), and pointed out on an admin's
+queue."""
 
 from __future__ import annotations
 
@@ -88,23 +90,47 @@ def test_an_unmatched_crisis_text_is_listed_first_marked_with_its_text_escaped_a
             assert spelling not in html, spelling
 
 
-def test_a_number_two_participants_share_is_listed_as_shared_and_nobody_is_answered(
+def test_crisis_words_from_a_number_two_participants_share_flag_both_and_get_the_crisis_reply_once(
     world: World, client: TestClient, staff_client: StaffClient
 ) -> None:
-    world.enrol("a-1", phone=SHARED)
-    world.enrol("b-1", organisation="org-b", phone=SHARED)  # neither is awaiting a reply: no one can be picked
+    """Neither is awaiting a reply, so the text cannot be given to one of them; whoever wrote it, someone must
+    call now: each gets an urgent flag in their own service's queue, and the number the crisis reply, once.
+    The message stays unmatched (in neither timeline) and is listed as shared."""
+    a = world.enrol("a-1", phone=SHARED)
+    b = world.enrol("b-1", organisation="org-b", phone=SHARED)
     sent_before = len(world.sends())
     text(client, "took too much again, overdosed last night", sender=SHARED)
     with world.factory() as session:
         assert session.scalars(select(InboundMessage.participant_id)).one() is None
-    assert len(world.sends()) == sent_before
-    assert world.count(Flag) == 0
+        flags = list(session.scalars(select(Flag).order_by(Flag.participant_id)))
+    assert [(f.participant_id, f.severity) for f in flags] == [
+        (a.enrolment.participant_id, "urgent"),
+        (b.enrolment.participant_id, "urgent"),
+    ]
+    assert all(f.due_by == world.clock.now() + timedelta(minutes=15) for f in flags)
+    assert all("2 participants share" in f.reasons[0]["reason"] for f in flags)
+    assert all("overdose" not in json.dumps(f.reasons) for f in flags)  # the words are the message's own
+    replies = world.sends()[sent_before:]
+    assert [r.kind for r in replies] == ["crisis_reply"]
+    assert replies[0].participant_id == a.enrolment.participant_id
 
     rows = rows_of(staff_client("admin", org=None).get(PAGE).text)
     assert len(rows) == 1
     assert rows[0].startswith("Crisis words overdose, overdosed, took too much")
     assert "2 participants share this number" in rows[0]
     assert "••••456" in rows[0]
+
+
+def test_crisis_words_from_a_shared_number_that_opted_out_flag_both_but_send_nothing(
+    world: World, client: TestClient
+) -> None:
+    world.enrol("a-1", phone=SHARED)
+    world.enrol("b-1", organisation="org-b", phone=SHARED)
+    text(client, "STOP", sender=SHARED)
+    sent_before = len(world.sends())
+    text(client, "i want to die", sender=SHARED)
+    assert world.count(Flag) == 2
+    assert len(world.sends()) == sent_before
 
 
 @pytest.mark.parametrize("role", ["volunteer", "lead", "enroller"])
