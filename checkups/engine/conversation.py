@@ -277,13 +277,16 @@ def history(
     current: dict[str, int | str | None] = {}
     previous: dict[str, int | None] = {}
     firsts: dict[str, list[int]] = {}
+    later = False  # past this check-up's answers: rows of later check-ups (an earlier one re-evaluated)
     for checkup_id, question_id, value_int, value_text in rows:
         value = value_text if value_text is not None else value_int
         if checkup is not None and checkup_id == checkup.id:
             current[question_id] = value
+            later = True
             continue
         if value_int is not None and value_text is None:
-            previous[question_id] = value_int
+            if not later:  # "previous" is what came before this check-up, never after it
+                previous[question_id] = value_int
             firsts.setdefault(question_id, []).append(value_int)
     baseline = {q: risk.baseline_of(values) for q, values in firsts.items()}
     local_today = now.astimezone(zone(enrolment.participant.timezone)).date()

@@ -9,6 +9,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from twilio.request_validator import RequestValidator
 
+from checkups.engine import conversation
 from checkups.engine import enrolment as enrolment_ops
 from checkups.engine.flags import queue
 from checkups.models import Answer, Checkup, CheckupStatus, Enrolment, Flag
@@ -210,3 +211,26 @@ def test_two_clear_checkups_end_the_step_up(world: World, client: TestClient) ->
         following = session.scalars(select(Checkup).where(Checkup.status == "pending")).one()
     assert enrolment.step_up_until is None
     assert following.phase != "step_up"  # back on the protocol's own schedule
+
+
+def test_the_history_of_an_earlier_check_up_takes_its_previous_answers_from_before_it(
+    world: World, client: TestClient
+) -> None:
+    """Ending a step-up re-runs the rules on earlier check-ups: their "previous" answers are the ones given
+    before them, never a later check-up's (a later "urges 3" must not hide an earlier rise to 6)."""
+    person, first = checked_in(world, client)
+    person.says("no", "2", "8", "no")
+    for urges in ("6", "3"):
+        with world.factory() as session:
+            nxt = session.scalars(select(Checkup).where(Checkup.status == "pending")).one()
+        world.clock.set(nxt.due_at + timedelta(minutes=1))
+        world.ticker().tick()
+        person.says("no", urges, "8", "no")
+    with world.factory() as session:
+        enrolment = session.scalars(select(Enrolment)).one()
+        answered = list(session.scalars(select(Checkup).where(Checkup.status == "answered").order_by(Checkup.seq)))
+        assert [c.id for c in answered][:1] == [first.id]
+        middle = conversation.history(session, enrolment, answered[1], world.clock.now())
+        last = conversation.history(session, enrolment, answered[2], world.clock.now())
+    assert (middle.answers["urges"], middle.previous["urges"]) == (6, 2)
+    assert (last.answers["urges"], last.previous["urges"]) == (3, 6)
