@@ -356,4 +356,7 @@ def maybe_end_step_up(
 def after_missed(ctx: Context, session: Session, enrolment: Enrolment, checkup: Checkup, now: datetime) -> None:
     """A check-up closed without a reply: the missed-in-a-row rules run (each threshold once per run)."""
     protocol = ctx.protocols.by_version_id(session, enrolment.protocol_version_id)
-    evaluate(ctx, session, enrolment, protocol, None, now, missed_in_a_row=enrolment.missed_in_a_row)
+    # No answers are read: with no answer to this check-up, no condition on answers can hold (each needs the
+    # current answer; previous answers and the baseline only count against it), so only missed-in-a-row and
+    # the days since the anchor can fire. Reading five years of answers for nothing cost every missed close.
+    evaluate(ctx, session, enrolment, protocol, None, now, missed_in_a_row=enrolment.missed_in_a_row, rows=())

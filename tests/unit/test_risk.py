@@ -505,3 +505,33 @@ def test_in_bounds_answers_fire_the_urges_rule_exactly_at_its_thresholds(
     for name in SHIPPED:
         fired = ids(evaluate(shipped(name).risk_rules, History(answers=answers, days_since_anchor=day)))  # type: ignore[arg-type]
         assert fired == (["urges_high_confidence_low"] if urges >= 7 and confidence <= 4 else [])
+
+
+_QUESTIONS = ("any_use", "urges", "confidence", "mood", "want_call")
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    previous=st.dictionaries(st.sampled_from(_QUESTIONS), st.integers(0, 10)),
+    baseline=st.dictionaries(st.sampled_from(_QUESTIONS), st.floats(0, 10)),
+    missed=st.integers(0, 6),
+    days=st.integers(0, 2000),
+    overdose=st.booleans(),
+    name=st.sampled_from(SHIPPED),
+)
+def test_with_no_answer_to_a_check_up_earlier_answers_change_nothing(
+    previous: dict[str, int], baseline: dict[str, float], missed: int, days: int, overdose: bool, name: str
+) -> None:
+    """A missed check-up is evaluated without reading the person's earlier answers (after_missed): sound only
+    because no rule can hold on previous answers or the baseline without an answer to this check-up."""
+    rules = shipped(name).risk_rules
+    bare = History(answers={}, missed_in_a_row=missed, days_since_anchor=days, overdose_risk=overdose)
+    full = History(
+        answers={},
+        previous=previous,
+        baseline=baseline,
+        missed_in_a_row=missed,
+        days_since_anchor=days,
+        overdose_risk=overdose,
+    )
+    assert evaluate(rules, full) == evaluate(rules, bare)
