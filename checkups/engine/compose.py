@@ -24,14 +24,17 @@ def checkup_body(protocol: Protocol, phase: str, language: str, voice: bool = Fa
 
 
 def action_message(protocol: Protocol, action: str, phase: str, language: str, channel: str) -> tuple[str, str]:
-    """(kind, body) for an action of a check-up."""
-    if action == Action.send.value:
+    """(kind, body) for an action of a check-up.
+
+    The first message and the fallback both ask the check-up's questions, as the channel they go by needs
+    them: a call's script for a call, the text for a text. A fallback is not always a call: a protocol that
+    calls first falls back to a text message, which must not read "Press 1 for yes".
+    """
+    if action in (Action.send.value, Action.fallback.value):
         voice = channel == "voice"
         return (MessageKind.call if voice else MessageKind.question).value, checkup_body(
             protocol, phase, language, voice
         )
     if action == Action.remind.value:
         return MessageKind.reminder.value, protocol.text(protocol.messages.reminder, language)
-    if action == Action.fallback.value:
-        return MessageKind.call.value, checkup_body(protocol, phase, language, voice=True)
     raise ValueError(f"action {action!r} sends nothing")

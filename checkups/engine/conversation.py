@@ -136,7 +136,7 @@ def handle_reply(ctx: Context, session: Session, participant_id: int, inbound_id
         # reminders while a person is on it.
         checkup = awaiting_checkup(session, participant_id)
         if checkup is not None:
-            _stop_reminders(checkup)
+            stop_reminders(checkup)
         return Handled("crisis", handled.replies)
 
     if _asks_for_a_call(body):
@@ -182,7 +182,7 @@ def handle_reply(ctx: Context, session: Session, participant_id: int, inbound_id
             handled.replies.append(
                 Reply(clarify_key, MessageKind.clarify.value, protocol.text(protocol.messages.clarify, language))
             )
-            _stop_reminders(checkup)
+            stop_reminders(checkup)
             return Handled("clarify", handled.replies)
         # Asked once already: keep it as unparsed (the raw text is in the inbound message) and move on.
         results = [(question, Parsed(False))]
@@ -200,7 +200,7 @@ def handle_reply(ctx: Context, session: Session, participant_id: int, inbound_id
     evaluate(ctx, session, enrolment, protocol, checkup, now, rows=parsed_rows)
     still = [q for q in remaining if q.id not in {question.id for question, _ in results}]
     if still and checkup.status == CheckupStatus.awaiting.value:
-        _stop_reminders(checkup)
+        stop_reminders(checkup)
         nxt = still[0]
         handled.replies.append(
             Reply(f"checkup:{checkup.id}:q:{nxt.id}", MessageKind.question.value, protocol.text(nxt.text, language))
@@ -238,7 +238,7 @@ def _asks_for_a_call(body: str) -> bool:
     return " ".join(body.lower().replace("?", " ").replace("!", " ").replace(".", " ").split()) in _CALL_REQUESTS
 
 
-def _stop_reminders(checkup: Checkup) -> None:
+def stop_reminders(checkup: Checkup) -> None:
     """They are talking to us: no reminder or call while the conversation goes on; it closes on time."""
     if checkup.action in ("remind", "fallback") and checkup.action_state == "ready" and checkup.closes_at:
         checkup.action = "close"

@@ -237,3 +237,39 @@ def test_a_silent_pick_up_is_not_an_answer(world: World, client: TestClient) -> 
     with world.factory() as session:
         assert session.get(Checkup, checkup.id).status == CheckupStatus.missed.value
         assert session.get(Enrolment, checkup.enrolment_id).missed_in_a_row >= 1
+
+
+def test_the_text_after_unanswered_calls_asks_the_first_question_as_a_text(world: World, client: TestClient) -> None:
+    """tcc-12m calls first and texts if the calls go unanswered: the text is the check-up's first question
+    as written for a text message ("Reply Y or N"), not the call's script ("Press 1 for yes") read out in
+    an SMS, and a reply to it goes on with the questions one by one."""
+    checkup, _key, _sid = placed_call(world)
+    world.run(until=world.clock.now() + timedelta(days=2, hours=2))
+    texts = [row for row in world.sends() if row.key.startswith(f"checkup:{checkup.id}:fallback")]
+    assert [row.kind for row in texts] == ["question"]
+    body = world.ctx.vault.decrypt(texts[0].body_cipher)
+    assert body == "Since we last checked in, have you used at all? Reply Y or N"
+    form = {"MessageSid": "SM" + "7" * 32, "From": "+447700900123", "To": "+15005550006", "Body": "no"}
+    signature = RequestValidator(TWILIO_TOKEN).compute_signature(PUBLIC_BASE + "/twilio/sms", form)
+    assert client.post("/twilio/sms", data=form, headers={"X-Twilio-Signature": signature}).status_code == 200
+    with world.factory() as session:
+        stored = {a.question_id: a.value_text for a in session.scalars(select(Answer))}
+    assert stored == {"any_use": "no"}
+    assert world.sends()[-1].kind == "question"  # the next question, by text
+
+
+def test_a_call_hung_up_after_an_answer_gets_no_follow_up_and_counts_as_contact(
+    world: World, client: TestClient
+) -> None:
+    """As in a text conversation: once they have answered, no call again and no text asking the first
+    question again (which the next reply would then answer in the wrong place); it closes on time as
+    answered, a contact, not a miss."""
+    checkup, key, sid = placed_call(world)
+    call(client, "/twilio/voice/start", {"checkup": key}, {"CallSid": sid, "AnsweredBy": "human"})
+    call(client, "/twilio/voice/answer", {"checkup": key, "q": 0}, {"CallSid": sid, "Digits": "2"})  # then hangs up
+    world.run(until=world.clock.now() + timedelta(days=5))
+    follow_ups = [row.kind for row in world.sends() if row.key.startswith(f"checkup:{checkup.id}:")]
+    assert follow_ups == ["call"]
+    with world.factory() as session:
+        assert session.get(Checkup, checkup.id).status == CheckupStatus.answered.value
+        assert session.get(Enrolment, checkup.enrolment_id).missed_in_a_row == 0
