@@ -47,6 +47,11 @@ Behaviour model (:class:`Behaviour`, every number a parameter):
 * Admitting use: while using, "have you used?" is answered yes with probability ``admit_use``;
   otherwise yes with ``false_yes`` (a lapse, not a relapse). "Would you like a call?" is yes with
   ``want_call`` (``want_call_relapsed`` while using).
+* Answers keep to each question's own type and range (:func:`shape_of`): the shipped questions follow the
+  model above (mood falls and stress rises while using, days of use out of the period, urges and
+  confidence scaled to their range); any other question of a lead's own protocol gets even odds for yes
+  or no, the middle of its scale, or a choice at random, so a protocol under design can be simulated as
+  it is, without clarifications the engine would never need with real people.
 * Dropout: a weekly hazard ``dropout_hazard`` after which the person never replies again.
 * Crisis: any text reply is replaced by a crisis message with probability ``crisis`` (``crisis_relapsed``
   while using).
@@ -110,6 +115,7 @@ from .engine.inbound import process_inbound, store_inbound
 from .engine.ticker import Ticker
 from .models import Checkup, CheckupStatus, Enrolment, Flag, Organisation, Participant, Role, User
 from .protocols.schedule import in_window, zone
+from .protocols.schema import AnswerType, Question
 
 START = datetime(2026, 1, 5, tzinfo=UTC)  # a Monday; fixed, so runs compare
 ZONES = ("Europe/London", "Europe/London", "Europe/London", "Europe/Dublin", "America/New_York", "Australia/Sydney")
@@ -267,28 +273,46 @@ class Person:
                 level += behaviour.craving_rise * (1 - before / behaviour.craving_lead_days)
         return max(0, min(10, round(level + self.rng.gauss(0, 1))))
 
-    def _value(self, question: str, at: datetime, behaviour: Behaviour) -> bool | int:
-        """This person's answer to ``question`` at ``at``: yes or no, or a number on the question's scale."""
+    def _value(self, question: str, at: datetime, behaviour: Behaviour, shape: Shape | None = None) -> bool | int:
+        """This person's answer to ``question`` at ``at``: yes or no, a number on the question's scale, or
+        the number of a choice. The shipped questions (any_use, want_call, urges, confidence, mood, stress,
+        use_days) follow the model; any other follows its ``shape`` alone: even odds for yes or no, the
+        middle of a scale, a choice at random."""
         rng = self.rng
         relapsed = self.relapsed(at)
+        kind, low, high = shape or (_SHAPES.get(question) or ("scale", 0, 10))
         if question == "any_use":
             return rng.random() < (behaviour.admit_use if relapsed else behaviour.false_yes)
         if question == "want_call":
             return rng.random() < (behaviour.want_call_relapsed if relapsed else behaviour.want_call)
-        if question == "mood":
-            return max(1, min(5, round(3 - (1.5 if relapsed else 0) + rng.gauss(0, 0.8))))
-        urges = self.urges(at, behaviour)
-        return urges if question == "urges" else max(0, min(10, round(9 - urges * 0.7 + rng.gauss(0, 1.2))))
+        if kind == "yes_no":
+            return rng.random() < 0.5
+        if kind == "choice":
+            return rng.randint(low, high)
+        if question in ("mood", "stress"):  # mood falls and stress rises while using, on their own scales
+            level = 0.5 - (0.3 if relapsed else 0.0) + rng.gauss(0, 0.16)
+            value = low + level * (high - low) if question == "mood" else high - level * (high - low)
+        elif question == "use_days":  # days of use in the period asked about
+            value = rng.uniform(1, high) if relapsed else 0
+        elif question in ("urges", "confidence") or (low, high) == (0, 10):
+            urges = self.urges(at, behaviour)
+            value = urges if question == "urges" else 9 - urges * 0.7 + rng.gauss(0, 1.2)
+            value = low + value * (high - low) / 10
+        else:
+            value = rng.gauss((low + high) / 2, (high - low) / 6)
+        return max(low, min(high, round(value)))
 
-    def keypad(self, question: str, at: datetime, behaviour: Behaviour) -> str:
+    def keypad(self, question: str, at: datetime, behaviour: Behaviour, shape: Shape | None = None) -> str:
         """The keys this person presses for ``question`` in an automated call: 1 yes, 2 no, or a number and #."""
-        value = self._value(question, at, behaviour)
+        value = self._value(question, at, behaviour, shape)
         if isinstance(value, bool):
             return "1" if value else "2"
         return f"{value}#"
 
-    def answer(self, question: str, at: datetime, behaviour: Behaviour, clean: bool = False) -> str:
-        """The text this person sends to ``question`` (a question id of the protocol) at ``at``."""
+    def answer(
+        self, question: str, at: datetime, behaviour: Behaviour, clean: bool = False, shape: Shape | None = None
+    ) -> str:
+        """The text this person sends to ``question`` (a question id of the protocol, of ``shape``) at ``at``."""
         rng = self.rng
         relapsed = self.relapsed(at)
         if rng.random() < (behaviour.crisis_relapsed if relapsed else behaviour.crisis):
@@ -297,7 +321,7 @@ class Person:
             return "STOP"
         # Keypad people answer texts cleanly: they prefer the call, but a text gets a plain answer.
         style = "clean" if clean or self.style == "keypad" else self.style
-        value = self._value(question, at, behaviour)
+        value = self._value(question, at, behaviour, shape)
         if isinstance(value, bool):
             forms = {
                 "clean": ("yes", "no"),
@@ -305,15 +329,27 @@ class Person:
                 "words": (rng.choice(("yeah", "i have")), rng.choice(("not at all", "no thanks"))),
             }[style]
             return forms[0] if value else forms[1]
-        top = 5 if question == "mood" else 10
-        if style == "clean":
+        kind, _low, top = shape or (_SHAPES.get(question) or ("scale", 0, 10))
+        if style == "clean" or kind == "choice":  # a choice by its number
             return str(value)
         if style == "messy":
             return rng.choice((f"{value}/{top}", f"im a {value} today", f"about {value}", f"{value}!!"))
-        return _WORDS[value]
+        return _WORDS[value] if value < len(_WORDS) else str(value)
 
 
 _WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten")
+Shape = tuple[str, int, int]  # (yes_no, scale or choice; the lowest and highest answer)
+# The shapes of the shipped questions, for callers that give only an id (the shards pass the protocol's own).
+_SHAPES: dict[str, Shape] = {"any_use": ("yes_no", 0, 1), "want_call": ("yes_no", 0, 1), "mood": ("scale", 1, 5)}
+
+
+def shape_of(question: Question) -> Shape:
+    """What a simulated person needs to know of a question to answer it."""
+    if question.type is AnswerType.yes_no:
+        return ("yes_no", 0, 1)
+    if question.type is AnswerType.choice:
+        return ("choice", 1, len(question.choices or ()) or 1)
+    return ("scale", int(question.min or 0), int(question.max if question.max is not None else 10))
 
 
 def scheduled_key(key: str) -> bool:
@@ -482,6 +518,7 @@ class Shard:
         self.replies: list[tuple[datetime, int, int, str, tuple[str, str] | None]] = []
         self._questions: list[tuple[str, str]] = []  # (text, question id), longest text first
         self._spoken: dict[str, str] = {}  # a question's words in a call -> its id
+        self._shapes: dict[str, Shape] = {}  # question id -> what answers it takes
         self.volunteer_id = 0
         self.ticker = Ticker(self.ctx, self.factory, self._perform, holder=f"simulate-{plan.seed}-{number}")
         self._next: datetime | None = START  # the first turn ticks
@@ -523,7 +560,8 @@ class Shard:
             question = self._question_in(message.body)
             if question is None:
                 return
-            first = message.key.split(":")[2] == "send" if message.key.startswith("checkup:") else False
+            # The check-up's first text: its send, or the text after unanswered calls (a voice-first protocol).
+            first = message.key.startswith("checkup:") and message.key.split(":")[2] in ("send", "fallback")
             person.question = question
             if first:
                 person.talking = False
@@ -551,7 +589,8 @@ class Shard:
     def _plan(self, person: Person, at: datetime, question: str | None, force_clean: bool = False) -> None:
         if person.reply_pending or question is None:
             return
-        text = person.answer(question, at, self.plan.behaviour, clean=force_clean and person.rng.random() < 0.85)
+        clean = force_clean and person.rng.random() < 0.85
+        text = person.answer(question, at, self.plan.behaviour, clean=clean, shape=self._shapes.get(question))
         person.reply_pending = True
         person.seq += 1
         heapq.heappush(self.replies, (at, person.index, person.seq, text, None))
@@ -585,7 +624,8 @@ class Shard:
             if question is None or person.rng.random() < b.hang_up:
                 return
             self.facts.keypad_answers += 1
-            step = voice.answer(self.ctx, self.factory, key, sid, step.index, person.keypad(question, at, b))
+            keys = person.keypad(question, at, b, self._shapes.get(question))
+            step = voice.answer(self.ctx, self.factory, key, sid, step.index, keys)
 
     # --- the run ----------------------------------------------------------------------------------------
 
@@ -598,6 +638,7 @@ class Shard:
         )
         language = protocol.default_language
         self._spoken = {question_text(q, language, protocol, voice=True): q.id for q in protocol.questions}
+        self._shapes = {q.id: shape_of(q) for q in protocol.questions}
         with self.factory() as session, session.begin():
             for model in (Organisation, Participant, User):
                 if session.scalar(select(model.id).limit(1)) is not None:

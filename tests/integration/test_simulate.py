@@ -374,3 +374,24 @@ def test_a_database_in_use_is_refused_untouched(sqlite_template: Path, tmp_path:
     sim = Simulation([f"sqlite:///{path}"], people_count=2, years=0.02, protocols_dir=PROTOCOLS)
     with pytest.raises(SimulationError, match="already holds"):
         sim.run()
+
+
+@pytest.mark.parametrize("protocol", ["rmc-quarterly-4y", "tcc-12m"])
+def test_every_shipped_protocol_runs_with_replies_the_engine_reads(
+    sqlite_template: Path, tmp_path: Path, protocol: str
+) -> None:
+    """A lead simulates their own protocol: people answer its questions on its scales (rmc asks for days of
+    use out of 30 and support from 1 to 6) and by its channels (tcc-12m calls first, then texts), so no
+    clarification is ever needed and replies come by text and by keypad."""
+    path = tmp_path / "one.db"
+    shutil.copy(sqlite_template, path)
+    sim = Simulation(
+        [f"sqlite:///{path}"], people_count=12, years=0.5, seed=3, protocol=protocol, protocols_dir=PROTOCOLS
+    )
+    summary = sim.run()
+    sms = summary["messages"].get("sms", {})
+    assert "clarify" not in sms
+    assert summary["inbound"] > 0
+    assert summary["keypad_answers"] > 0
+    assert sum(row["answered"] for row in summary["response_rate_by_phase"].values()) > 0
+    assert summary["outside_window"] == 0

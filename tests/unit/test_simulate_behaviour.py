@@ -69,24 +69,37 @@ def test_use_is_admitted_after_a_relapse_in_each_style() -> None:
     assert {p.style for p in people} == {"clean", "messy", "words", "keypad"}
 
 
-def test_replies_parse_with_the_real_parser_or_are_crisis_or_stop() -> None:
+@pytest.mark.parametrize("name", ["standard-5y", "rmc-quarterly-4y", "tcc-12m"])
+def test_replies_parse_with_the_real_parser_or_are_crisis_or_stop(name: str) -> None:
+    """Every shipped protocol's questions, in every style: each answer is one the engine reads (within the
+    question's own scale or choices), or a crisis message, or STOP; and keyed answers read as keys."""
+    from checkups.engine.answers import parse_keypad
     from checkups.engine.replies import parse_answer, scan_crisis
     from checkups.protocols.loader import Catalog
+    from checkups.protocols.schema import AnswerType
+    from checkups.simulate import shape_of
     from tests.conftest import PROTOCOLS
 
-    protocol = Catalog.from_directory(PROTOCOLS).get("standard-5y")
+    protocol = Catalog.from_directory(PROTOCOLS).get(name)
     b = Behaviour(crisis=0.05, opt_out=0.05)
     kinds = {"parsed": 0, "crisis": 0, "stop": 0}
     for p in _cohort(13, 100, b):
-        for question in protocol.questions:
-            text = p.answer(question.id, p.discharged + 2 * WEEK, b)
-            if text == "STOP":
-                kinds["stop"] += 1
-            elif scan_crisis(text, protocol.crisis.words):
-                kinds["crisis"] += 1
-            else:
-                assert parse_answer(question, text).ok, (question.id, text)
-                kinds["parsed"] += 1
+        for week in (2, 30):  # before and after most relapses
+            when = p.discharged + week * WEEK
+            for question in protocol.questions:
+                if question.type is AnswerType.text:
+                    continue
+                shape = shape_of(question)
+                text = p.answer(question.id, when, b, shape=shape)
+                if text == "STOP":
+                    kinds["stop"] += 1
+                elif scan_crisis(text, protocol.crisis.words):
+                    kinds["crisis"] += 1
+                else:
+                    assert parse_answer(question, text).ok, (question.id, text)
+                    kinds["parsed"] += 1
+                keys = p.keypad(question.id, when, b, shape)
+                assert parse_keypad(question, keys).ok, (question.id, keys)
     assert all(kinds.values())
 
 
