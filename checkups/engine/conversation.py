@@ -277,16 +277,17 @@ def history(
     current: dict[str, int | str | None] = {}
     previous: dict[str, int | None] = {}
     firsts: dict[str, list[int]] = {}
-    later = False  # past this check-up's answers: rows of later check-ups (an earlier one re-evaluated)
+    later = False  # past this check-up's answers: what follows is of later check-ups (an earlier one re-run)
     for checkup_id, question_id, value_int, value_text in rows:
         value = value_text if value_text is not None else value_int
         if checkup is not None and checkup_id == checkup.id:
             current[question_id] = value
             later = True
             continue
+        if later:  # previous answers and the baseline are what came before this check-up, never after it
+            break
         if value_int is not None and value_text is None:
-            if not later:  # "previous" is what came before this check-up, never after it
-                previous[question_id] = value_int
+            previous[question_id] = value_int
             firsts.setdefault(question_id, []).append(value_int)
     baseline = {q: risk.baseline_of(values) for q, values in firsts.items()}
     local_today = now.astimezone(zone(enrolment.participant.timezone)).date()
@@ -336,7 +337,7 @@ def maybe_end_step_up(
     rows: AnswerRows | None = None,
 ) -> None:
     """Back to the protocol once the last ``back_after_clear`` check-ups since the step-up began (step-up
-    ones, or the protocol's own when they came sooner) were answered and fired no rule."""
+    ones, or the protocol's own when they came sooner) were answered in full and fired no rule."""
     if protocol.step_up is None or enrolment.step_up_until is None:
         return
     length = protocol.step_up.for_
@@ -349,8 +350,15 @@ def maybe_end_step_up(
     candidates = [closing, *recent]
     if len(candidates) < needed or any(c.status == CheckupStatus.missed.value for c in recent):
         return
-    if all(not risk.evaluate(protocol.risk_rules, history(session, enrolment, c, now, rows=rows)) for c in candidates):
+    if all(_clear(protocol, c, history(session, enrolment, c, now, rows=rows)) for c in candidates):
         enrolment.step_up_until = None
+
+
+def _clear(protocol: Protocol, checkup: Checkup, answers: risk.History) -> bool:
+    """Every question of the check-up answered and understood, and no rule fired: a half-answered call (a
+    hang-up after the first key) or a reply we could not read says nothing about the questions left."""
+    asked = questions_of(protocol, checkup)
+    return all(q.id in answers.answers for q in asked) and not risk.evaluate(protocol.risk_rules, answers)
 
 
 def after_missed(ctx: Context, session: Session, enrolment: Enrolment, checkup: Checkup, now: datetime) -> None:

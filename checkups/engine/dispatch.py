@@ -361,6 +361,9 @@ _FOR_RECORD = (
     .execution_options(populate_existing=True)
 )
 _ANSWERED_AT_ALL = select(_answers.c.id).where(_answers.c.checkup_id == bindparam("checkup_id")).limit(1)
+_UNDERSTOOD = (
+    select(_answers.c.id).where(_answers.c.checkup_id == bindparam("checkup_id"), _answers.c.parsed.is_(True)).limit(1)
+)
 _CREATE_MESSAGE = _outbound.insert().returning(_outbound.c.id)
 
 
@@ -422,6 +425,17 @@ def _decide(
         _release(checkup)
         plan_next(ctx, session, enrolment, now)
         return PerformResult("skipped")
+
+    if (
+        checkup.action in (Action.remind.value, Action.fallback.value)
+        and session.execute(_UNDERSTOOD, {"checkup_id": checkup.id}).first() is not None
+    ):
+        # They are answering (a text conversation, or keys on a call whose send was recorded after the keys
+        # came in): no reminder, and no fallback asking the first question again, which their next reply
+        # would answer in the wrong place. It closes on time with what they gave.
+        checkup.action, checkup.action_at = Action.close.value, checkup.closes_at
+        _release(checkup)
+        return PerformResult("nothing")
 
     tz = zone(participant.timezone)
     window = enrolment_window(enrolment)

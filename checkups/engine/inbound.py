@@ -266,16 +266,26 @@ def process_inbound(ctx: Context, factory: sessionmaker[Session], inbound_id: in
 
 
 _SHARERS = select(Participant.id).where(Participant.phone_hash == bindparam("from_hash")).order_by(Participant.id)
+_RUNNING_SHARERS = (
+    select(Enrolment.participant_id)
+    .join(Participant, Participant.id == Enrolment.participant_id)
+    .where(Participant.phone_hash == bindparam("from_hash"), Enrolment.status.in_(RUNNING))
+    .distinct()
+    .order_by(Enrolment.participant_id)
+)
 
 
 def _crisis_from_a_shared_number(
     ctx: Context, session: Session, from_hash: str, inbound_id: int
 ) -> tuple[list[int], list[Reply]]:
-    """Crisis words from a number several participants have, and none could be picked: each of them gets an
-    urgent flag in their own service's queue (whoever wrote, someone must call now), and the number gets
-    the crisis reply once, in the first one's words. (the participants flagged, the reply to send)"""
+    """Crisis words from a number several participants have, and none could be picked: each of them still in
+    the programme gets an urgent flag in their own service's queue (whoever wrote, someone must call now),
+    or every one of them when none is (after STOP, say), and the number gets the crisis reply once, in the
+    first one's words. (the participants flagged, the reply to send)"""
     now = ctx.now()
-    sharers = list(session.scalars(_SHARERS, {"from_hash": from_hash}))
+    sharers = list(session.scalars(_RUNNING_SHARERS, {"from_hash": from_hash})) or list(
+        session.scalars(_SHARERS, {"from_hash": from_hash})
+    )
     replies: list[Reply] = []
     flagged: list[int] = []
     for participant_id in sharers:
@@ -287,12 +297,13 @@ def _crisis_from_a_shared_number(
             session,
             participant_id,
             "urgent",
-            f"Crisis words in a message from a number {len(sharers)} participants share (we cannot tell which "
-            "of them wrote it): call now",
+            # Not how many share it, nor where: that would tell this service of another's participant.
+            "Crisis words in a message from this participant's number, which someone else also has: it may "
+            "not be theirs, but someone must call now",
             now + protocol.crisis.respond_within.to_timedelta(),
             now,
             source="crisis",
-            detail={"inbound_id": inbound_id, "shared_by": len(sharers)},
+            detail={"inbound_id": inbound_id, "shared": True},
         )
         flagged.append(participant_id)
         if not replies:

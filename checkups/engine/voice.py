@@ -95,11 +95,14 @@ def answer(ctx: Context, factory: sessionmaker[Session], key: str, call_sid: str
         enrolment = checkup.enrolment
         # The risk rules run after each answer, as they do for a text reply: a person who hangs up after
         # keying in "used" is flagged all the same.
-        if digits and record_answer(session, checkup, question, parse_keypad(question, digits), now) is not None:
+        parsed = parse_keypad(question, digits)
+        if digits and record_answer(session, checkup, question, parsed, now) is not None:
             conversation.evaluate(ctx, session, enrolment, protocol, checkup, now)
-            # They are answering: no reminder, and no fallback text asking the first question again, after a
-            # hang-up; the check-up closes on time with what they gave, as a text conversation does.
-            conversation.stop_reminders(checkup)
+            if parsed.ok:  # a mis-key or a pocket dial is no reason to stop following up
+                # They are answering: no reminder, and no fallback text asking the first question again, after
+                # a hang-up; the check-up closes on time with what they gave, as a text conversation does (the
+                # dispatcher drops a follow-up that was already on its way, or scheduled after the keys).
+                conversation.stop_reminders(checkup)
         if index + 1 < len(questions):
             return _question_step(protocol, questions, index + 1, language)
         # Pending too: a call can be answered before its send was recorded (or when that record was lost).

@@ -234,3 +234,25 @@ def test_the_history_of_an_earlier_check_up_takes_its_previous_answers_from_befo
         last = conversation.history(session, enrolment, answered[2], world.clock.now())
     assert (middle.answers["urges"], middle.previous["urges"]) == (6, 2)
     assert (last.answers["urges"], last.previous["urges"]) == (3, 6)
+
+
+def test_a_half_answered_check_up_does_not_count_towards_ending_the_step_up(world: World, client: TestClient) -> None:
+    """Two clear check-ups end the step-up: one where they answered the first question and stopped says
+    nothing about their urges or confidence, so it is not one of them."""
+    person, _ = checked_in(world, client, anchor_date=(world.clock.now() - timedelta(weeks=12)).date())
+    person.says("yes", "5", "5", "no")  # flagged: weekly step-up
+    for answers in (["no"], ["no", "2", "8", "no"]):  # the first half answered, then a clear one
+        while True:  # the half-answered one closes on time; the next is planned then
+            with world.factory() as session:
+                nxt = session.scalars(select(Checkup).where(Checkup.status == "pending")).one_or_none()
+            if nxt is not None:
+                break
+            world.run(until=world.clock.now() + timedelta(days=1))
+        world.clock.set(nxt.due_at + timedelta(minutes=1))
+        world.ticker().tick()
+        person.says(*answers)
+    with world.factory() as session:
+        closed = list(session.scalars(select(Checkup).where(Checkup.status == "answered").order_by(Checkup.seq)))
+        enrolment = session.scalars(select(Enrolment)).one()
+    assert len(closed) == 3  # the half-answered one closed on time, as contact
+    assert enrolment.step_up_until is not None

@@ -273,3 +273,22 @@ def test_a_call_hung_up_after_an_answer_gets_no_follow_up_and_counts_as_contact(
     with world.factory() as session:
         assert session.get(Checkup, checkup.id).status == CheckupStatus.answered.value
         assert session.get(Enrolment, checkup.enrolment_id).missed_in_a_row == 0
+
+
+def test_keys_before_the_send_was_recorded_still_stop_the_follow_ups(world: World, client: TestClient) -> None:
+    """The call's send is taken in only after the person keyed an answer and hung up (its record was lost
+    and the next attempt looked the call up): the follow-ups then scheduled are dropped when due."""
+    checkup, key, sid = _call_with_lost_receipt(world)
+    call(client, "/twilio/voice/start", {"checkup": key}, {"CallSid": sid, "AnsweredBy": "human"})
+    call(client, "/twilio/voice/answer", {"checkup": key, "q": 0}, {"CallSid": sid, "Digits": "2"})
+    world.run(until=world.clock.now() + timedelta(days=5))
+    assert [row.kind for row in world.sends() if row.key.startswith(f"checkup:{checkup.id}:")] == ["call"]
+    with world.factory() as session:
+        assert session.get(Checkup, checkup.id).status == CheckupStatus.answered.value
+
+
+def test_a_mis_keyed_answer_does_not_stop_the_follow_ups(world: World, client: TestClient) -> None:
+    checkup, key, sid = placed_call(world)
+    call(client, "/twilio/voice/answer", {"checkup": key, "q": 0}, {"CallSid": sid, "Digits": "7"})  # no such key
+    world.run(until=world.clock.now() + timedelta(days=1, hours=2))
+    assert [row.kind for row in world.sends() if row.key.startswith(f"checkup:{checkup.id}:")] == ["call", "reminder"]

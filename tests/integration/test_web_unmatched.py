@@ -96,8 +96,12 @@ def test_crisis_words_from_a_number_two_participants_share_flag_both_and_get_the
     """Neither is awaiting a reply, so the text cannot be given to one of them; whoever wrote it, someone must
     call now: each gets an urgent flag in their own service's queue, and the number the crisis reply, once.
     The message stays unmatched (in neither timeline) and is listed as shared."""
+    from checkups.engine.enrolment import withdraw
+
     a = world.enrol("a-1", phone=SHARED)
     b = world.enrol("b-1", organisation="org-b", phone=SHARED)
+    gone = world.enrol("a-2", phone=SHARED)  # withdrawn: no longer theirs to call
+    withdraw(world.ctx, world.factory, gone.enrolment.id, "user:1", "moved")
     sent_before = len(world.sends())
     text(client, "took too much again, overdosed last night", sender=SHARED)
     with world.factory() as session:
@@ -108,8 +112,11 @@ def test_crisis_words_from_a_number_two_participants_share_flag_both_and_get_the
         (b.enrolment.participant_id, "urgent"),
     ]
     assert all(f.due_by == world.clock.now() + timedelta(minutes=15) for f in flags)
-    assert all("2 participants share" in f.reasons[0]["reason"] for f in flags)
-    assert all("overdose" not in json.dumps(f.reasons) for f in flags)  # the words are the message's own
+    assert all("which someone else also has" in f.reasons[0]["reason"] for f in flags)
+    # Neither the words (the message's own) nor how many share the number or where (another service's
+    # participant is not this service's business).
+    for secret in ("overdose", "took too much", "org-b", "2 participants", "3 participants"):
+        assert all(secret not in json.dumps(f.reasons) for f in flags)
     replies = world.sends()[sent_before:]
     assert [r.kind for r in replies] == ["crisis_reply"]
     assert replies[0].participant_id == a.enrolment.participant_id
@@ -117,7 +124,7 @@ def test_crisis_words_from_a_number_two_participants_share_flag_both_and_get_the
     rows = rows_of(staff_client("admin", org=None).get(PAGE).text)
     assert len(rows) == 1
     assert rows[0].startswith("Crisis words overdose, overdosed, took too much")
-    assert "2 participants share this number" in rows[0]
+    assert "3 participants share this number" in rows[0]  # the admins' page counts every one
     assert "••••456" in rows[0]
 
 
