@@ -292,3 +292,34 @@ def test_a_mis_keyed_answer_does_not_stop_the_follow_ups(world: World, client: T
     call(client, "/twilio/voice/answer", {"checkup": key, "q": 0}, {"CallSid": sid, "Digits": "7"})  # no such key
     world.run(until=world.clock.now() + timedelta(days=1, hours=2))
     assert [row.kind for row in world.sends() if row.key.startswith(f"checkup:{checkup.id}:")] == ["call", "reminder"]
+
+
+def _answer_next_call(world: World, client: TestClient, keys: list[str]) -> Checkup:
+    """Move to the next check-up's call and key in ``keys``: the check-up."""
+    with world.factory() as session:
+        nxt = session.scalars(select(Checkup).where(Checkup.status == CheckupStatus.pending.value)).one()
+    world.clock.set(nxt.due_at + timedelta(minutes=1))
+    world.ticker().tick()
+    with world.factory() as session:
+        message = session.scalars(
+            select(OutboundMessage).where(OutboundMessage.checkup_id == nxt.id, OutboundMessage.channel == "voice")
+        ).one()
+        key, sid = message.key, message.provider_sid
+    call(client, "/twilio/voice/start", {"checkup": key}, {"CallSid": sid, "AnsweredBy": "human"})
+    for q, digits in enumerate(keys):
+        call(client, "/twilio/voice/answer", {"checkup": key, "q": q}, {"CallSid": sid, "Digits": digits})
+    return nxt
+
+
+def test_two_clear_calls_end_the_step_up_a_keyed_use_began(world: World, client: TestClient) -> None:
+    checkup, key, sid = placed_call(world)
+    for q, digits in enumerate(["1", "3", "8", "2"]):  # used: flagged, stepped up
+        call(client, "/twilio/voice/answer", {"checkup": key, "q": q}, {"CallSid": sid, "Digits": digits})
+    with world.factory() as session:
+        assert session.get(Enrolment, checkup.enrolment_id).step_up_until is not None
+    _answer_next_call(world, client, ["2", "2", "8", "2"])
+    with world.factory() as session:
+        assert session.get(Enrolment, checkup.enrolment_id).step_up_until is not None  # one clear is not two
+    _answer_next_call(world, client, ["2", "2", "8", "2"])
+    with world.factory() as session:
+        assert session.get(Enrolment, checkup.enrolment_id).step_up_until is None
