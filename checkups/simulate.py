@@ -280,7 +280,7 @@ class Person:
         middle of a scale, a choice at random."""
         rng = self.rng
         relapsed = self.relapsed(at)
-        kind, low, high = shape or (_SHAPES.get(question) or ("scale", 0, 10))
+        kind, low, high = shape or _known_shape(question)
         if question == "any_use":
             return rng.random() < (behaviour.admit_use if relapsed else behaviour.false_yes)
         if question == "want_call":
@@ -329,7 +329,7 @@ class Person:
                 "words": (rng.choice(("yeah", "i have")), rng.choice(("not at all", "no thanks"))),
             }[style]
             return forms[0] if value else forms[1]
-        kind, _low, top = shape or (_SHAPES.get(question) or ("scale", 0, 10))
+        kind, _low, top = shape or _known_shape(question)
         if style == "clean" or kind == "choice":  # a choice by its number
             return str(value)
         if style == "messy":
@@ -341,6 +341,10 @@ _WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight"
 Shape = tuple[str, int, int]  # (yes_no, scale or choice; the lowest and highest answer)
 # The shapes of the shipped questions, for callers that give only an id (the shards pass the protocol's own).
 _SHAPES: dict[str, Shape] = {"any_use": ("yes_no", 0, 1), "want_call": ("yes_no", 0, 1), "mood": ("scale", 1, 5)}
+
+
+def _known_shape(question: str) -> Shape:
+    return _SHAPES.get(question, ("scale", 0, 10))
 
 
 def shape_of(question: Question) -> Shape:

@@ -133,5 +133,16 @@ def close_answered(ctx: Context, session: Session, checkup: Checkup, now: dateti
     return True
 
 
+_ANY_ANSWER = select(Answer.__table__.c.id).where(Answer.__table__.c.checkup_id == bindparam("checkup_id")).limit(1)
+_UNDERSTOOD = _ANY_ANSWER.where(Answer.__table__.c.parsed.is_(True))
+
+
+def has_answers(session: Session, checkup_id: int, understood: bool = False) -> bool:
+    """Whether the check-up has any answer (partly answered is contact), or, with ``understood``, any we
+    could read (a mis-key or an unreadable reply is not someone answering)."""
+    statement = _UNDERSTOOD if understood else _ANY_ANSWER
+    return session.execute(statement, {"checkup_id": checkup_id}).first() is not None
+
+
 def awaiting_checkup(session: Session, participant_id: int) -> Checkup | None:
     return session.scalars(_AWAITING, {"participant_id": participant_id}).first()

@@ -115,23 +115,7 @@ def handle_reply(ctx: Context, session: Session, participant_id: int, inbound_id
 
     words = scan_crisis(body, protocol.crisis.words)
     if words:
-        raise_flag(
-            session,
-            participant_id,
-            "urgent",
-            "Crisis words in a message: call now",
-            now + protocol.crisis.respond_within.to_timedelta(),
-            now,
-            source="crisis",
-            detail={"inbound_id": inbound_id},
-        )
-        handled.replies.append(
-            Reply(
-                f"inbound:{inbound_id}:crisis",
-                MessageKind.crisis_reply.value,
-                protocol.text(protocol.crisis.reply, language),
-            )
-        )
+        handled.replies.append(crisis_response(session, participant_id, protocol, language, inbound_id, now))
         # Not an answer to a question: no "sorry, we didn't catch that" after a crisis reply, and no
         # reminders while a person is on it.
         checkup = awaiting_checkup(session, participant_id)
@@ -232,6 +216,28 @@ _CALL_REQUESTS = frozenset(
         "pls call",
     }
 )
+
+
+CRISIS_REASON = "Crisis words in a message: call now"
+
+
+def crisis_response(
+    session: Session,
+    participant_id: int,
+    protocol: Protocol,
+    language: str,
+    inbound_id: int,
+    now: datetime,
+    reason: str = CRISIS_REASON,
+    shared: bool = False,
+) -> Reply:
+    """An urgent flag for the participant, due within the protocol's crisis time, and the crisis reply to
+    send: what crisis words in a message bring, matched to the participant or from a number they share."""
+    detail: dict[str, object] = {"inbound_id": inbound_id, **({"shared": True} if shared else {})}
+    due_by = now + protocol.crisis.respond_within.to_timedelta()
+    raise_flag(session, participant_id, "urgent", reason, due_by, now, source="crisis", detail=detail)
+    text = protocol.text(protocol.crisis.reply, language)
+    return Reply(f"inbound:{inbound_id}:crisis", MessageKind.crisis_reply.value, text)
 
 
 def _asks_for_a_call(body: str) -> bool:

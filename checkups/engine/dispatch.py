@@ -29,7 +29,6 @@ from ..models import (
     OPEN_CHECKUP,
     Action,
     ActionState,
-    Answer,
     Checkup,
     CheckupStatus,
     Enrolment,
@@ -43,6 +42,7 @@ from ..models import (
 from ..protocols.schedule import in_window, next_window_opening, window_closing, zone
 from ..protocols.schema import Protocol
 from . import compose
+from .answers import has_answers
 from .context import Context
 from .conversation import after_missed
 from .enrolment import opt_out
@@ -74,7 +74,6 @@ _checkups = Checkup.__table__
 _enrolments = Enrolment.__table__
 _participants = Participant.__table__
 _outbound = OutboundMessage.__table__
-_answers = Answer.__table__
 _leases = Lease.__table__
 
 _DUE = (
@@ -360,10 +359,6 @@ _FOR_RECORD = (
     .with_for_update(of=Checkup)
     .execution_options(populate_existing=True)
 )
-_ANSWERED_AT_ALL = select(_answers.c.id).where(_answers.c.checkup_id == bindparam("checkup_id")).limit(1)
-_UNDERSTOOD = (
-    select(_answers.c.id).where(_answers.c.checkup_id == bindparam("checkup_id"), _answers.c.parsed.is_(True)).limit(1)
-)
 _CREATE_MESSAGE = _outbound.insert().returning(_outbound.c.id)
 
 
@@ -426,13 +421,12 @@ def _decide(
         plan_next(ctx, session, enrolment, now)
         return PerformResult("skipped")
 
-    if (
-        checkup.action in (Action.remind.value, Action.fallback.value)
-        and session.execute(_UNDERSTOOD, {"checkup_id": checkup.id}).first() is not None
+    if checkup.action in (Action.remind.value, Action.fallback.value) and has_answers(
+        session, checkup.id, understood=True
     ):
-        # They are answering (a text conversation, or keys on a call whose send was recorded after the keys
-        # came in): no reminder, and no fallback asking the first question again, which their next reply
-        # would answer in the wrong place. It closes on time with what they gave.
+        # They are answering (a text conversation, or keys on a call, whenever its send was recorded): no
+        # reminder, and no fallback asking the first question again, which their next reply would answer in
+        # the wrong place. It closes on time with what they gave.
         checkup.action, checkup.action_at = Action.close.value, checkup.closes_at
         _release(checkup)
         return PerformResult("nothing")
@@ -698,7 +692,7 @@ def _schedule_followup(checkup: Checkup, protocol: Protocol) -> None:
 
 def _close_missed(ctx: Context, session: Session, checkup: Checkup, now: datetime) -> None:
     """The reply window closed. Partly answered counts as answered contact; no answer at all is a miss."""
-    answered = session.execute(_ANSWERED_AT_ALL, {"checkup_id": checkup.id}).scalars().first()
+    answered = has_answers(session, checkup.id)
     checkup.status = (CheckupStatus.answered if answered else CheckupStatus.missed).value
     checkup.action = checkup.action_at = None
     checkup.closed_at = now

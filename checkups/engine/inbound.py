@@ -28,8 +28,7 @@ from ..models import (
 from ..phones import InvalidPhoneNumber, normalise
 from . import enrolment as enrolment_ops
 from .context import Context
-from .conversation import Reply, handle_reply, latest_enrolment
-from .flags import raise_flag
+from .conversation import Reply, crisis_response, handle_reply, latest_enrolment
 from .messaging import deliver
 from .replies import crisis_words_of, scan_crisis
 
@@ -293,23 +292,18 @@ def _crisis_from_a_shared_number(
         if enrolment is None:
             continue
         protocol = ctx.protocols.by_version_id(session, enrolment.protocol_version_id)
-        raise_flag(
-            session,
-            participant_id,
-            "urgent",
-            # Not how many share it, nor where: that would tell this service of another's participant.
-            "Crisis words in a message from this participant's number, which someone else also has: it may "
-            "not be theirs, but someone must call now",
-            now + protocol.crisis.respond_within.to_timedelta(),
-            now,
-            source="crisis",
-            detail={"inbound_id": inbound_id, "shared": True},
-        )
+        language = enrolment.participant.language
+        reply = crisis_response(session, participant_id, protocol, language, inbound_id, now, _SHARED, shared=True)
         flagged.append(participant_id)
-        if not replies:
-            text = protocol.text(protocol.crisis.reply, enrolment.participant.language)
-            replies.append(Reply(f"inbound:{inbound_id}:crisis", MessageKind.crisis_reply.value, text))
+        replies = replies or [reply]  # the number gets it once: it is the same phone
     return flagged, replies
+
+
+# Not how many share the number, nor where: that would tell this service of another's participant.
+_SHARED = (
+    "Crisis words in a message from this participant's number, which someone else also has: it may not be "
+    "theirs, but someone must call now"
+)
 
 
 def _send_help(ctx: Context, factory: sessionmaker[Session], inbound_id: int, participant_id: int) -> None:

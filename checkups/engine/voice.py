@@ -12,13 +12,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from ..models import OPEN_CHECKUP, Answer, Checkup, OutboundMessage
+from ..models import OPEN_CHECKUP, Checkup, OutboundMessage
 from ..protocols.schema import AnswerType, Protocol, Question
 from . import conversation
-from .answers import close_answered, parse_keypad, questions_of, record_answer
+from .answers import close_answered, has_answers, parse_keypad, questions_of, record_answer
 from .compose import question_text
 from .context import Context
 
@@ -95,21 +95,14 @@ def answer(ctx: Context, factory: sessionmaker[Session], key: str, call_sid: str
         enrolment = checkup.enrolment
         # The risk rules run after each answer, as they do for a text reply: a person who hangs up after
         # keying in "used" is flagged all the same.
-        parsed = parse_keypad(question, digits)
-        if digits and record_answer(session, checkup, question, parsed, now) is not None:
+        # No reminder or fallback follows an understood key (a hang-up after it included): the dispatcher
+        # drops a follow-up of a check-up with an understood answer when it comes due.
+        if digits and record_answer(session, checkup, question, parse_keypad(question, digits), now) is not None:
             conversation.evaluate(ctx, session, enrolment, protocol, checkup, now)
-            if parsed.ok:  # a mis-key or a pocket dial is no reason to stop following up
-                # They are answering: no reminder, and no fallback text asking the first question again, after
-                # a hang-up; the check-up closes on time with what they gave, as a text conversation does (the
-                # dispatcher drops a follow-up that was already on its way, or scheduled after the keys).
-                conversation.stop_reminders(checkup)
         if index + 1 < len(questions):
             return _question_step(protocol, questions, index + 1, language)
         # Pending too: a call can be answered before its send was recorded (or when that record was lost).
-        if checkup.status in OPEN_CHECKUP and session.scalar(_ANY_ANSWER, {"checkup_id": checkup.id}) is not None:
+        if checkup.status in OPEN_CHECKUP and has_answers(session, checkup.id):
             conversation.maybe_end_step_up(session, enrolment, protocol, checkup, now)
             close_answered(ctx, session, checkup, now)
         return _goodbye(protocol, language)
-
-
-_ANY_ANSWER = select(Answer.id).where(Answer.checkup_id == bindparam("checkup_id")).limit(1)
