@@ -405,8 +405,9 @@ def run_command(
     _configure_logging(quiet=demo)
     s = settings()
     upgrade(s.database_url)
-    # The demo starts now: between the four demo zones someone is always inside their send window, so a
-    # first check-up goes out within seconds, whatever the hour.
+    # The demo starts now: each demo person's first check-up is due on their local today, and between the four
+    # zones someone is inside their send window at any hour (unless it is Sunday in all four), so a first
+    # check-up goes out within seconds.
     clock = AcceleratedClock(datetime.now(UTC), speed) if demo else SystemClock()
     rt = _runtime(clock=clock, echo=sys.stdout)
     if demo:

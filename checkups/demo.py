@@ -1,5 +1,10 @@
 """Demo data for `checkups run --demo`: four people in four time zones on the standard protocol (between
-them someone is inside their 10:00-19:00 send window at any hour), and a staff account for each role."""
+them someone is inside their 10:00-19:00 send window at any hour of Monday to Saturday), and a staff account
+for each role.
+
+Each person was discharged a week before their own local today, so their first check-up is due today: at
+once for whoever is inside their window, at their window time for the others (the planner sends a first
+check-up whose time passed earlier the same day late rather than dropping it)."""
 
 from __future__ import annotations
 
@@ -9,9 +14,10 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 
 from .engine.enrolment import EnrolmentRequest, enrol, ensure_organisation
+from .engine.errors import EnrolmentConflict
 from .engine.inbound import process_inbound, store_inbound
 from .engine.users import UserError, add_user, by_email
-from .models import Checkup
+from .models import Action, ActionState, Checkup
 from .runtime import Runtime
 
 DEMO_PEOPLE = (
@@ -44,32 +50,32 @@ def ensure_accounts(rt: Runtime) -> list[str]:
 
 
 def seed(rt: Runtime) -> list[str]:
-    """Enrol the demo people (idempotent); discharged a week ago, so the first check-up is due today."""
+    """Enrol the demo people, discharged a week before their local today (idempotent: a later run, on another
+    day, leaves the people already enrolled as they are)."""
     now = rt.ctx.now()
     with rt.factory() as session, session.begin():
         ensure_organisation(session, "demo", "Demo recovery service", now)
     lines = []
     for ref, phone, tz in DEMO_PEOPLE:
-        result = enrol(
-            rt.ctx,
-            rt.factory,
-            EnrolmentRequest(
-                organisation="demo",
-                client_ref=ref,
-                phone=phone,
-                timezone=tz,
-                anchor_date=(now - timedelta(days=7)).date(),
-                protocol="standard-5y",
-                consent_by="demo",
-                consent_method="verbal",
-                consent_channels=("sms", "voice"),
-            ),
-            actor="demo",
+        request = EnrolmentRequest(
+            organisation="demo",
+            client_ref=ref,
+            phone=phone,
+            timezone=tz,
+            anchor_date=now.astimezone(ZoneInfo(tz)).date() - timedelta(days=7),
+            protocol="standard-5y",
+            consent_by="demo",
+            consent_method="verbal",
+            consent_channels=("sms", "voice"),
         )
-        state = "enrolled" if result.created else "already enrolled"
-        lines.append(
-            f"{state}: {ref} ({tz}), enrolment {result.enrolment.id}{_next_checkup(rt, result.enrolment.id, tz)}"
-        )
+        try:
+            result = enrol(rt.ctx, rt.factory, request, actor="demo")
+        except EnrolmentConflict as conflict:  # enrolled by a run on an earlier day
+            enrolment_id, state = conflict.enrolment_id, "already enrolled"
+        else:
+            enrolment_id = result.enrolment.id
+            state = "enrolled" if result.created else "already enrolled"
+        lines.append(f"{state}: {ref} ({tz}), enrolment {enrolment_id}{_next_checkup(rt, enrolment_id, tz)}")
     lines += _demo_replies(rt)
     return lines
 
@@ -78,11 +84,13 @@ def _next_checkup(rt: Runtime, enrolment_id: int, tz: str) -> str:
     with rt.factory() as session:
         due = session.scalar(
             select(func.min(Checkup.action_at)).where(
-                Checkup.enrolment_id == enrolment_id, Checkup.action_state == "ready", Checkup.action.is_not(None)
+                Checkup.enrolment_id == enrolment_id,
+                Checkup.action_state == ActionState.ready.value,
+                Checkup.action == Action.send.value,
             )
         )
     if due is None:
-        return ""
+        return "; awaiting a reply"
     return f"; next check-up {due.astimezone(ZoneInfo(tz)):%a %d %b %H:%M %Z}"
 
 

@@ -1,6 +1,8 @@
 """Plan the next check-up of an enrolment. Only the next one is stored; the one after is planned when it
 closes. Check-ups whose time has passed (late enrolment, resume, an outage) are not created: the schedule
-continues from where the protocol now is.
+continues from where the protocol now is. One exception: at enrolment, a check-up the protocol placed earlier
+the same local day is sent late (at once if the window is open, else when it next opens) rather than dropped,
+so someone enrolled at 15:00 for a check-up due that day at 11:00 gets it that day, not a week later.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from ..models import Action, ActionState, Checkup, CheckupStatus, Enrolment, EnrolmentStatus
-from ..protocols.schedule import DueDate, PlannedCheckup, expand, place, spread_offset, zone
+from ..protocols.schedule import DueDate, PlannedCheckup, expand, next_window_opening, place, spread_offset, zone
 from ..protocols.schema import Protocol, SendWindow
 from .context import Context
 
@@ -113,24 +115,28 @@ def plan_next(ctx: Context, session: Session, enrolment: Enrolment, now: datetim
     """
     if enrolment.status != EnrolmentStatus.active.value:
         return None
-    upcoming = next(
-        (p for p in planned_checkups(ctx, session, enrolment) if p.seq > enrolment.last_seq and p.utc >= now), None
-    )
+    planned = planned_checkups(ctx, session, enrolment)
+    upcoming = next((p for p in planned if p.seq > enrolment.last_seq and p.utc >= now), None)
     stepped = _step_up(ctx, session, enrolment, now, upcoming)
     if stepped is not None:
         return stepped
-    if upcoming is None:
+    late = _due_earlier_today(enrolment, planned, upcoming, now) if enrolment.last_seq == 0 else None
+    if late is not None:
+        upcoming, at = late
+    elif upcoming is None:
         enrolment.status = EnrolmentStatus.completed.value
         enrolment.updated_at = now
         return None
+    else:
+        at = upcoming.utc
     checkup = Checkup(
         enrolment_id=enrolment.id,
         seq=upcoming.seq,
         phase=upcoming.phase,
-        due_at=upcoming.utc,
+        due_at=at,
         status=CheckupStatus.pending.value,
         action=Action.send.value,
-        action_at=upcoming.utc,
+        action_at=at,
         action_state=ActionState.ready.value,
         attempts=0,
         deferrals=0,
@@ -141,3 +147,20 @@ def plan_next(ctx: Context, session: Session, enrolment: Enrolment, now: datetim
     enrolment.updated_at = now
     session.flush()
     return checkup
+
+
+def _due_earlier_today(
+    enrolment: Enrolment, planned: tuple[PlannedCheckup, ...], upcoming: PlannedCheckup | None, now: datetime
+) -> tuple[PlannedCheckup, datetime] | None:
+    """The first check-up of an enrolment, if the protocol placed it earlier today (the participant's day) and
+    its time has passed: with when it goes instead (now, if the window is open; else its next opening), as long
+    as that is on an earlier day than the check-up after it. None otherwise."""
+    tz = zone(enrolment.participant.timezone)
+    today = now.astimezone(tz).date()
+    passed = [p for p in planned if p.utc < now and p.local.date() == today]
+    if not passed:
+        return None
+    at = next_window_opening(now, tz, enrolment_window(enrolment))
+    if upcoming is not None and at.astimezone(tz).date() >= upcoming.local.date():
+        return None  # it would share a day with the next one: that one goes instead
+    return passed[-1], at

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -115,6 +115,71 @@ def test_late_enrolment_starts_at_the_current_point_of_the_protocol(world: World
     assert first.phase == "fortnightly"
     assert first.due_at >= world.clock.now()
     assert world.count(Checkup) == 1
+
+
+def _london(world: World, when: str) -> datetime:
+    """Set the clock to ``when`` (ISO, London wall time in winter = UTC) and return it."""
+    instant = datetime.fromisoformat(when).replace(tzinfo=UTC)
+    world.clock.set(instant)
+    return instant
+
+
+def test_a_first_checkup_due_earlier_today_goes_at_once_while_the_window_is_open(world: World) -> None:
+    # standard-5y: the first check-up a week after discharge, 10:00-19:00 plus the participant's spread.
+    # Enrolled at 15:00 on that day, after its time: sent now, not a week later.
+    now = _london(world, "2026-01-12T15:00")
+    first = world.enrol(anchor_date=date(2026, 1, 5)).first_checkup
+    assert first is not None
+    assert (first.seq, first.phase) == (1, "weekly")
+    assert first.action_at == first.due_at == now
+    world.run(now + timedelta(minutes=1))
+    assert len(world.sends()) == 1
+
+
+def test_a_first_checkup_due_earlier_today_waits_for_the_next_window_once_it_has_closed(world: World) -> None:
+    _london(world, "2026-01-12T20:30")  # Monday evening: the window closed at 19:00
+    first = world.enrol(anchor_date=date(2026, 1, 5)).first_checkup
+    assert first is not None
+    assert first.seq == 1
+    assert first.action_at == datetime(2026, 1, 13, 10, 0, tzinfo=UTC)  # Tuesday's opening, never at night
+
+
+def test_a_saturday_evening_enrolment_waits_for_monday_not_sunday(world: World) -> None:
+    _london(world, "2026-01-10T19:30")  # Saturday; standard-5y sends Monday to Saturday
+    first = world.enrol(anchor_date=date(2026, 1, 3)).first_checkup
+    assert first is not None
+    assert first.seq == 1
+    assert first.action_at == datetime(2026, 1, 12, 10, 0, tzinfo=UTC)
+
+
+def test_a_checkup_due_yesterday_is_not_sent_late(world: World) -> None:
+    now = _london(world, "2026-01-13T11:00")  # the first was due yesterday: the schedule goes on from here
+    first = world.enrol(anchor_date=date(2026, 1, 5)).first_checkup
+    assert first is not None
+    assert first.seq == 2
+    assert first.due_at.date() == date(2026, 1, 19)
+    assert first.due_at > now
+
+
+def test_a_late_first_checkup_never_runs_into_the_next_one(world: World) -> None:
+    # A Monday-only window: the next opening after Monday evening is next Monday, the second one's own day.
+    _london(world, "2026-01-12T20:00")
+    first = world.enrol(anchor_date=date(2026, 1, 5), window_days=("mon",)).first_checkup
+    assert first is not None
+    assert first.seq == 2
+    assert first.due_at.date() == date(2026, 1, 19)
+    assert world.count(Checkup) == 1
+
+
+def test_only_the_first_checkup_is_sent_late(world: World) -> None:
+    # After the first one closes, a check-up whose time passed is not revived (no two in a day).
+    now = _london(world, "2026-01-12T15:00")
+    world.enrol(anchor_date=date(2026, 1, 5))
+    world.run(now + timedelta(days=6))
+    with world.factory() as session:
+        seqs = [c.seq for c in session.scalars(select(Checkup).order_by(Checkup.id))]
+    assert seqs == sorted(set(seqs))
+    assert seqs[:2] == [1, 2]
 
 
 def test_enrolment_after_the_protocol_has_ended_completes_at_once(world: World) -> None:
