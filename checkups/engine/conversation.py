@@ -7,6 +7,9 @@
   sent. A reply we cannot understand gets one polite clarification; a second is kept as unparsed and the
   conversation moves on. ``all_at_once``: one reply may answer them all.
 - A late reply to a check-up that closed in the last week is recorded against it.
+- A message that answers nothing (between check-ups, or after every question was answered) is a person
+  reaching out: unless it is only a thank-you or an "ok", it becomes a medium flag so that a volunteer reads
+  it. No one's words sit unread in the store.
 - After every answer the protocol's risk rules run on the person's history; what fires becomes (or adds to)
   their one open flag. Answers keyed in on an automated call (:mod:`.voice`) go through the same
   :func:`evaluate` and :func:`maybe_end_step_up`.
@@ -139,7 +142,7 @@ def handle_reply(ctx: Context, session: Session, participant_id: int, inbound_id
 
     checkup = awaiting_checkup(session, participant_id) or _recently_closed(session, participant_id, now)
     if checkup is None:
-        return handled
+        return _outside_a_checkup(session, participant_id, inbound_id, body, now)
     questions = questions_of(protocol, checkup)
     # (checkup_id, question_id, value_int, value_text, parsed, seq, id) of every answer of the enrolment:
     # history() is then worked out from these and the answers this reply adds, without reading them again.
@@ -152,7 +155,7 @@ def handle_reply(ctx: Context, session: Session, participant_id: int, inbound_id
         answered = set(session.execute(_ANSWERED, {"checkup_id": checkup.id}).scalars())
     remaining = [q for q in questions if q.id not in answered]
     if not remaining:
-        return handled
+        return _outside_a_checkup(session, participant_id, inbound_id, body, now)
     if protocol.delivery is DeliveryMode.all_at_once:
         results = list(zip(remaining, parse_reply(remaining, body), strict=True))
     else:
@@ -219,6 +222,39 @@ _CALL_REQUESTS = frozenset(
 
 
 CRISIS_REASON = "Crisis words in a message: call now"
+MESSAGE_REASON = "Sent a message that answers no question: read it"
+MESSAGE_WITHIN = timedelta(hours=72)  # the medium tier's deadline (EVIDENCE.md)
+# Words of a message that only says thanks or ok (every word one of these, or no word at all: an emoji).
+_ACKNOWLEDGEMENT_WORDS = frozenset(
+    (  # noqa: SIM905 (a list of 34 words, one a line, would be longer than the rest of this section)
+        "ok okay okey k kk thanks thank thankyou you u ty thx tnx cheers ta great cool nice lovely sure will do"
+        " got it see ya bye later much very so x xx xxx"
+    ).split()
+)
+
+
+def is_acknowledgement(body: str) -> bool:
+    """Whether a message only says thanks or ok ("Thanks!", "ok thank you", "👍"): nothing for a person to read."""
+    words = "".join(ch if ch.isalnum() else " " for ch in body.lower()).split()
+    return all(word in _ACKNOWLEDGEMENT_WORDS for word in words)
+
+
+def _outside_a_checkup(session: Session, participant_id: int, inbound_id: int, body: str, now: datetime) -> Handled:
+    """A message that answers no question: a person reaching out. A volunteer reads it (a medium flag, or a
+    reason added to their open flag), unless it only says thanks or ok."""
+    if is_acknowledgement(body):
+        return Handled("no_checkup")
+    raise_flag(
+        session,
+        participant_id,
+        "medium",
+        MESSAGE_REASON,
+        now + MESSAGE_WITHIN,
+        now,
+        source="message",
+        detail={"inbound_id": inbound_id},
+    )
+    return Handled("message_flagged")
 
 
 def crisis_response(

@@ -256,3 +256,50 @@ def test_a_half_answered_check_up_does_not_count_towards_ending_the_step_up(worl
         enrolment = session.scalars(select(Enrolment)).one()
     assert len(closed) == 3  # the half-answered one closed on time, as contact
     assert enrolment.step_up_until is not None
+
+
+def test_a_message_between_check_ins_is_read_by_a_person(world: World, client: TestClient) -> None:
+    person, checkup = checked_in(world, client)
+    person.says("No", "2", "9", "N")  # a clean check-up, closed with thanks
+    assert open_flag(world) is None
+    world.clock.advance(timedelta(days=2))
+    sent_before = len(world.sends())
+    person.says("Rough few days. Not sure I can keep this up")
+    flag = open_flag(world)
+    assert flag is not None
+    assert flag.severity == "medium"
+    assert flag.due_by == world.clock.now() + timedelta(hours=72)
+    [reason] = flag.reasons
+    assert reason["reason"] == conversation.MESSAGE_REASON
+    assert reason["source"] == "message"
+    assert reason["inbound_id"]
+    assert len(world.sends()) == sent_before  # no automatic reply: a person answers it
+    with world.factory() as session:
+        assert session.get(Checkup, checkup.id).status == CheckupStatus.answered.value
+        assert session.scalars(select(Answer)).all().__len__() == 4  # not taken as an answer
+
+
+@pytest.mark.parametrize("text", ["Thanks!", "ok thank you 👍", "cheers x", "👍", "Thank you so much"])
+def test_a_thank_you_after_the_check_in_raises_nothing(world: World, client: TestClient, text: str) -> None:
+    person, _ = checked_in(world, client)
+    person.says("No", "2", "9", "N", text)
+    assert open_flag(world) is None
+
+
+def test_a_message_before_the_first_check_in_is_read_by_a_person(world: World, client: TestClient) -> None:
+    world.enrol(phone=PHONE)  # nothing sent yet
+    Person(world, client).says("is this the number from the clinic? I need to talk to someone")
+    flag = open_flag(world)
+    assert flag is not None
+    assert flag.reasons[0]["source"] == "message"
+
+
+def test_a_message_adds_to_an_open_flag_without_lowering_it(world: World, client: TestClient) -> None:
+    person, _ = checked_in(world, client)
+    person.says("yes")  # used: high, 24 h
+    world.clock.advance(timedelta(hours=1))
+    person.says("2", "9", "N", "sorry about that, bad weekend")
+    flag = open_flag(world)
+    assert flag is not None
+    assert flag.severity == "high"
+    assert [r["source"] for r in flag.reasons][-1] == "message"

@@ -406,3 +406,17 @@ def test_every_shipped_reason_has_a_plain_kind_and_a_script() -> None:
     assert volunteer.reason_kind({"source": "call-request"}) == "call"
     assert volunteer.reason_kind({"source": "provider:30003", "reason": "Cannot reach this person"}) == "number"
     assert set(volunteer.KIND_HEADLINES) == set(volunteer.DEFAULT_SCRIPTS) == set(volunteer.KIND_TITLES)
+
+
+def test_a_message_between_check_ins_is_shown_to_the_volunteer_as_text(
+    world: World, client: TestClient, staff_client: StaffClient
+) -> None:
+    checked_in(world)
+    says(world, client, "no", "2", "9", "n")  # clean
+    says(world, client, "need to talk " + XSS)
+    flag = only_flag(world)
+    page = staff_client("volunteer").get(f"/flags/{flag.id}").text
+    assert "Wrote to us between check-ins" in page
+    assert "Read what they wrote before you call" in page
+    assert "need to talk &lt;script&gt;" in page
+    assert "<script>alert(1)" not in page

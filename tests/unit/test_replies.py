@@ -14,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from checkups.engine.answers import Parsed
+from checkups.engine.conversation import is_acknowledgement
 from checkups.engine.replies import MAX_TEXT, crisis_words_of, parse_answer, parse_reply, scan_crisis
 from checkups.protocols.loader import load_file
 from checkups.protocols.schema import AnswerType, Choice, Question
@@ -580,3 +581,25 @@ def test_crisis_lists_of_several_protocols_are_one_list_each_word_once_first_lis
     assert union == ("suicide", "want to die", "overdose")
     assert crisis_words_of([]) == ()
     assert scan_crisis("i want to die", crisis_words_of([])) == []  # no protocols: nothing to look for
+
+
+@pytest.mark.parametrize(
+    ("text", "only_thanks"),
+    [
+        ("Thanks!", True),
+        ("ok", True),
+        ("OK thank you 👍", True),
+        ("cheers x", True),
+        ("👍🏽", True),
+        ("", True),
+        ("Thank you so much", True),
+        ("thanks but I'm not ok", False),
+        ("im good thanks", False),
+        ("no", False),
+        ("yes", False),
+        ("I used last night", False),
+        ("ok. call me?", False),
+    ],
+)
+def test_only_a_thank_you_or_an_ok_is_an_acknowledgement(text: str, only_thanks: bool) -> None:
+    assert is_acknowledgement(text) is only_thanks

@@ -95,6 +95,7 @@ KIND_HEADLINES = {
     "silence": "Has not answered recent check-ins.",
     "call": "Asked for someone to call them.",
     "number": "Their phone number could not be reached.",
+    "message": "Wrote to us between check-ins: read their message in the history below.",
     "other": "Needs a call from the team.",
 }
 
@@ -105,6 +106,7 @@ KIND_TITLES = {
     "silence": "Missed check-ins",
     "call": "Asked for a call",
     "number": "Number not working",
+    "message": "A message from them",
     "other": "Other",
 }
 
@@ -145,6 +147,10 @@ DEFAULT_SCRIPTS = {
         "Messages to this number failed. Try calling once. If the number is wrong or dead, log it as 'wrong "
         "number' so the service that enrolled them can check it."
     ),
+    "message": (
+        "Read what they wrote before you call: it answered no check-in question, so they reached out on their "
+        "own. Start from what they said, ask how they are, and record what you agree."
+    ),
     "other": "Ask how they are and what would help. Record what you agree.",
 }
 
@@ -177,7 +183,7 @@ _CRAVING_KEYS = {"urges", "confidence"}
 
 
 def reason_kind(entry: dict[str, Any]) -> str:
-    """Which kind of call a flag reason asks for: crisis, use, craving, silence, call, number or other."""
+    """Which kind of call a flag reason asks for: crisis, use, craving, silence, call, message, number or other."""
     source = str(entry.get("source") or "")
     if source == "crisis":
         return "crisis"
@@ -185,6 +191,8 @@ def reason_kind(entry: dict[str, Any]) -> str:
         return "call"
     if source.startswith("provider:"):
         return "number"
+    if source == "message":
+        return "message"
     evidence = entry.get("evidence")
     keys = set(evidence) if isinstance(evidence, dict) else set()
     keys = {k.removesuffix("_baseline").removesuffix("_previous") for k in keys}
@@ -243,7 +251,7 @@ def scripts_for(flag: Flag, protocol: Protocol | None) -> list[Script]:
         rule = rules.get(source.removeprefix("rule:")) if source.startswith("rule:") else None
         if rule is not None and rule.script and rule.script.strip() not in paragraphs:
             paragraphs.append(rule.script.strip())
-    order = ("crisis", "use", "call", "craving", "silence", "number", "other")
+    order = ("crisis", "use", "call", "message", "craving", "silence", "number", "other")
     scripts = []
     for kind in sorted(by_kind, key=order.index):
         scripts.append(Script(KIND_TITLES[kind], [*by_kind[kind], DEFAULT_SCRIPTS[kind]]))
