@@ -14,7 +14,16 @@ from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from ..models import Action, ActionState, Checkup, CheckupStatus, Enrolment, EnrolmentStatus
-from ..protocols.schedule import DueDate, PlannedCheckup, expand, next_window_opening, place, spread_offset, zone
+from ..protocols.schedule import (
+    DueDate,
+    PlannedCheckup,
+    expand,
+    next_window_opening,
+    place,
+    spread_offset,
+    window_opening,
+    zone,
+)
 from ..protocols.schema import Protocol, SendWindow
 from .context import Context
 
@@ -153,14 +162,19 @@ def _due_earlier_today(
     enrolment: Enrolment, planned: tuple[PlannedCheckup, ...], upcoming: PlannedCheckup | None, now: datetime
 ) -> tuple[PlannedCheckup, datetime] | None:
     """The first check-up of an enrolment, if the protocol placed it earlier today (the participant's day) and
-    its time has passed: with when it goes instead (now, if the window is open; else its next opening), as long
-    as that is on an earlier day than the check-up after it. None otherwise."""
+    its time has passed: with when it goes instead (now, if the window is open; else on the next open day at the
+    person's usual time in the window), as long as that is on an earlier day than the check-up after it. None
+    otherwise."""
     tz = zone(enrolment.participant.timezone)
     today = now.astimezone(tz).date()
-    passed = [p for p in planned if p.utc < now and p.local.date() == today]
+    passed = [p for p in planned if p.seq > enrolment.last_seq and p.utc < now and p.local.date() == today]
     if not passed:
         return None
-    at = next_window_opening(now, tz, enrolment_window(enrolment))
+    window = enrolment_window(enrolment)
+    at = next_window_opening(now, tz, window)
+    if at > now:  # closed now: the next open day, at this person's own time in it (no burst at the opening)
+        offset = spread_offset(f"participant:{enrolment.participant_id}", window)
+        at = window_opening(at.astimezone(tz).date(), tz, window, offset) or at
     if upcoming is not None and at.astimezone(tz).date() >= upcoming.local.date():
         return None  # it would share a day with the next one: that one goes instead
     return passed[-1], at

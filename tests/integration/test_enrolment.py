@@ -5,13 +5,24 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import select
+from twilio.request_validator import RequestValidator
 
 from checkups.engine import enrolment as enrolment_ops
 from checkups.engine.errors import EnrolmentConflict, InvalidEnrolment, InvalidTransition
-from checkups.models import AuditEvent, Checkup, CheckupStatus, Enrolment, Participant, ProtocolVersion
+from checkups.engine.planner import planned_checkups
+from checkups.models import (
+    AuditEvent,
+    Checkup,
+    CheckupStatus,
+    Enrolment,
+    InboundMessage,
+    Participant,
+    ProtocolVersion,
+)
 
-from .conftest import World
+from .conftest import PUBLIC_BASE, TWILIO_TOKEN, World
 
 
 def test_enrolment_stores_the_next_checkup_only(world: World) -> None:
@@ -138,10 +149,30 @@ def test_a_first_checkup_due_earlier_today_goes_at_once_while_the_window_is_open
 
 def test_a_first_checkup_due_earlier_today_waits_for_the_next_window_once_it_has_closed(world: World) -> None:
     _london(world, "2026-01-12T20:30")  # Monday evening: the window closed at 19:00
-    first = world.enrol(anchor_date=date(2026, 1, 5)).first_checkup
+    result = world.enrol(anchor_date=date(2026, 1, 5))
+    first = result.first_checkup
     assert first is not None
     assert first.seq == 1
-    assert first.action_at == datetime(2026, 1, 13, 10, 0, tzinfo=UTC)  # Tuesday's opening, never at night
+    # Tuesday, at the time in the window the protocol gave this person on Monday: never at night.
+    assert first.action_at == _slot(world, result.enrolment.id, 1) + timedelta(days=1)
+
+
+def _slot(world: World, enrolment_id: int, seq: int) -> datetime:
+    """Where the protocol places check-up ``seq`` of an enrolment (the window plus the person's spread)."""
+    with world.factory() as session:
+        enrolment = session.get(Enrolment, enrolment_id)
+        return next(p.utc for p in planned_checkups(world.ctx, session, enrolment) if p.seq == seq)
+
+
+def test_late_first_checkups_after_the_window_closed_keep_each_persons_time(world: World) -> None:
+    # A CSV of evening enrolments is not a burst at the next opening: each keeps their own spread.
+    _london(world, "2026-01-12T20:30")
+    times = {
+        world.enrol(f"c-{i}", phone=f"+4477009002{i:02d}", anchor_date=date(2026, 1, 5)).first_checkup.action_at
+        for i in range(20)
+    }
+    assert len(times) > 10
+    assert all(t.date() == date(2026, 1, 13) and time(10) <= t.time() < time(12) for t in times)
 
 
 def test_a_saturday_evening_enrolment_waits_for_monday_not_sunday(world: World) -> None:
@@ -149,7 +180,8 @@ def test_a_saturday_evening_enrolment_waits_for_monday_not_sunday(world: World) 
     first = world.enrol(anchor_date=date(2026, 1, 3)).first_checkup
     assert first is not None
     assert first.seq == 1
-    assert first.action_at == datetime(2026, 1, 12, 10, 0, tzinfo=UTC)
+    assert first.action_at.date() == date(2026, 1, 12)  # Monday, not Sunday
+    assert time(10) <= first.action_at.time() < time(12)
 
 
 def test_a_checkup_due_yesterday_is_not_sent_late(world: World) -> None:
@@ -169,6 +201,23 @@ def test_a_late_first_checkup_never_runs_into_the_next_one(world: World) -> None
     assert first.seq == 2
     assert first.due_at.date() == date(2026, 1, 19)
     assert world.count(Checkup) == 1
+
+
+def test_a_late_first_checkup_answered_the_same_day_is_followed_by_the_next_one(
+    world: World, client: TestClient
+) -> None:
+    now = _london(world, "2026-01-12T15:00")
+    world.enrol(anchor_date=date(2026, 1, 5), phone="+447700900456")
+    world.run(now + timedelta(minutes=1))
+    for n, text in enumerate(["No", "2", "9", "N"]):
+        form = {"MessageSid": f"SM{n:032d}", "From": "+447700900456", "To": "+15005550006", "Body": text}
+        signature = RequestValidator(TWILIO_TOKEN).compute_signature(PUBLIC_BASE + "/twilio/sms", form)
+        assert client.post("/twilio/sms", data=form, headers={"X-Twilio-Signature": signature}).status_code == 200
+    with world.factory() as session:
+        rows = session.execute(select(Checkup.seq, Checkup.status).order_by(Checkup.id)).all()
+        state = session.scalars(select(InboundMessage.state)).all()
+    assert [tuple(r) for r in rows] == [(1, "answered"), (2, "pending")]
+    assert set(state) == {"processed"}
 
 
 def test_only_the_first_checkup_is_sent_late(world: World) -> None:
