@@ -8,8 +8,9 @@
   conversation moves on. ``all_at_once``: one reply may answer them all.
 - A late reply to a check-up that closed in the last week is recorded against it.
 - A message that answers nothing (between check-ups, or after every question was answered) is a person
-  reaching out: unless it is only a thank-you or an "ok", it becomes a medium flag so that a volunteer reads
-  it. No one's words sit unread in the store.
+  reaching out: unless it only says thanks or ok (or is an automatic reply), it becomes a medium flag so
+  that a volunteer reads it. So does an answer still unreadable after the clarification. Not after STOP or
+  a withdrawal: no one calls a person who asked us to stop (crisis words are flagged all the same).
 - After every answer the protocol's risk rules run on the person's history; what fires becomes (or adds to)
   their one open flag. Answers keyed in on an automated call (:mod:`.voice`) go through the same
   :func:`evaluate` and :func:`maybe_end_step_up`.
@@ -25,7 +26,7 @@ from typing import Any
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
-from ..models import Answer, Checkup, CheckupStatus, Enrolment, MessageKind, OutboundMessage
+from ..models import Answer, Checkup, CheckupStatus, Enrolment, EnrolmentStatus, MessageKind, OutboundMessage
 from ..protocols.durations import Duration
 from ..protocols.schedule import zone
 from ..protocols.schema import DeliveryMode, Protocol
@@ -142,7 +143,7 @@ def handle_reply(ctx: Context, session: Session, participant_id: int, inbound_id
 
     checkup = awaiting_checkup(session, participant_id) or _recently_closed(session, participant_id, now)
     if checkup is None:
-        return _outside_a_checkup(session, participant_id, inbound_id, body, now)
+        return _read_by_a_person(session, enrolment, inbound_id, body, now, MESSAGE_REASON)
     questions = questions_of(protocol, checkup)
     # (checkup_id, question_id, value_int, value_text, parsed, seq, id) of every answer of the enrolment:
     # history() is then worked out from these and the answers this reply adds, without reading them again.
@@ -155,7 +156,7 @@ def handle_reply(ctx: Context, session: Session, participant_id: int, inbound_id
         answered = set(session.execute(_ANSWERED, {"checkup_id": checkup.id}).scalars())
     remaining = [q for q in questions if q.id not in answered]
     if not remaining:
-        return _outside_a_checkup(session, participant_id, inbound_id, body, now)
+        return _read_by_a_person(session, enrolment, inbound_id, body, now, MESSAGE_REASON)
     if protocol.delivery is DeliveryMode.all_at_once:
         results = list(zip(remaining, parse_reply(remaining, body), strict=True))
     else:
@@ -171,8 +172,10 @@ def handle_reply(ctx: Context, session: Session, participant_id: int, inbound_id
             )
             stop_reminders(checkup)
             return Handled("clarify", handled.replies)
-        # Asked once already: keep it as unparsed (the raw text is in the inbound message) and move on.
+        # Asked once already: keep it as unparsed (the raw text is in the inbound message) and move on; a
+        # person reads what they wrote.
         results = [(question, Parsed(False))]
+        _read_by_a_person(session, enrolment, inbound_id, body, now, UNREADABLE_REASON)
     for question, parsed in results:
         answer_id = record_answer(session, checkup, question, parsed, now, inbound_id=inbound_id)
         if rows is None:
@@ -223,32 +226,65 @@ _CALL_REQUESTS = frozenset(
 
 CRISIS_REASON = "Crisis words in a message: call now"
 MESSAGE_REASON = "Sent a message that answers no question: read it"
+UNREADABLE_REASON = "Wrote something that is not an answer, even after we asked again: read it"
 MESSAGE_WITHIN = timedelta(hours=72)  # the medium tier's deadline (EVIDENCE.md)
-# Words of a message that only says thanks or ok (every word one of these, or no word at all: an emoji).
+# A message that only says thanks or ok: every word one of these, and nothing else but these symbols.
 _ACKNOWLEDGEMENT_WORDS = frozenset(
-    (  # noqa: SIM905 (a list of 34 words, one a line, would be longer than the rest of this section)
-        "ok okay okey k kk thanks thank thankyou you u ty thx tnx cheers ta great cool nice lovely sure will do"
-        " got it see ya bye later much very so x xx xxx"
+    (  # noqa: SIM905 (a list of words, one a line, would be longer than the rest of this section)
+        "ok okay okey k kk thanks thank thankyou thanx thnx thx tnx ty tq ta cheers you u ur too to and same"
+        " yes yep yeah ye all good fine great cool nice lovely sure np will do got it appreciate"
+        " appreciated take care see ya bye later speak soon talk have a day night morning much very so lots"
+        " love x xx xxx xo lol haha"
     ).split()
 )
+_SKIN_TONES = frozenset(chr(c) for c in range(0x1F3FB, 0x1F400))
+_POSITIVE_SYMBOLS = frozenset("👍🙏😊🙂☺❤♥💕💖😀😃😄😁👌✌💪🤗🥰😍😘👋✅💯⭐🌟☀🤞\ufe0f\u200d") | _SKIN_TONES
+_SMILEYS = (":-)", ":)", "(:", ";-)", ";)", ":d", "<3")
+_PLAIN_PUNCTUATION = frozenset(".,!'’")  # not "?": a question is for a person
+_AUTO_REPLIES = ("do not disturb", "i'm driving", "im driving", "auto-reply", "autoreply", "automatic reply")
 
 
 def is_acknowledgement(body: str) -> bool:
-    """Whether a message only says thanks or ok ("Thanks!", "ok thank you", "👍"): nothing for a person to read."""
-    words = "".join(ch if ch.isalnum() else " " for ch in body.lower()).split()
-    return all(word in _ACKNOWLEDGEMENT_WORDS for word in words)
+    """Whether a message only says thanks or ok ("Thanks!", "ok thank you 👍", "you too x"), or is a phone's
+    automatic reply: nothing for a person to read. Sad or unknown symbols, a bare "?" or "...", and an empty
+    message (a picture) are for a person."""
+    text = body.lower()
+    if any(phrase in text for phrase in _AUTO_REPLIES):
+        return True
+    positive = False
+    for smiley in _SMILEYS:
+        if smiley in text:
+            text, positive = text.replace(smiley, " "), True
+    letters = []
+    for ch in text:
+        if ch.isalnum():
+            letters.append(ch)
+            continue
+        if ch in _POSITIVE_SYMBOLS:
+            positive = True
+        elif not ch.isspace() and ch not in _PLAIN_PUNCTUATION:
+            return False
+        letters.append(" ")
+    words = "".join(letters).split()
+    return (bool(words) or positive) and all(word in _ACKNOWLEDGEMENT_WORDS for word in words)
 
 
-def _outside_a_checkup(session: Session, participant_id: int, inbound_id: int, body: str, now: datetime) -> Handled:
-    """A message that answers no question: a person reaching out. A volunteer reads it (a medium flag, or a
-    reason added to their open flag), unless it only says thanks or ok."""
-    if is_acknowledgement(body):
+# Where a message may still lead to a call: not after STOP or a withdrawal.
+_READ_WHILE = frozenset({EnrolmentStatus.active.value, EnrolmentStatus.paused.value, EnrolmentStatus.completed.value})
+
+
+def _read_by_a_person(
+    session: Session, enrolment: Enrolment, inbound_id: int, body: str, now: datetime, reason: str
+) -> Handled:
+    """What they wrote goes to a volunteer (a medium flag, or a reason added to their open flag), unless it only
+    says thanks or ok, or they stopped the programme (it stays in their history)."""
+    if is_acknowledgement(body) or enrolment.status not in _READ_WHILE:
         return Handled("no_checkup")
     raise_flag(
         session,
-        participant_id,
+        enrolment.participant_id,
         "medium",
-        MESSAGE_REASON,
+        reason,
         now + MESSAGE_WITHIN,
         now,
         source="message",

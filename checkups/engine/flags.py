@@ -76,8 +76,11 @@ def raise_flag(
             source=source,
         )
         return flag
-    if any(r.get("reason") == reason and r.get("source") == source for r in flag.reasons):
-        return flag  # the same thing again (a retried failure): nothing new for the volunteer
+    if any(
+        r.get("reason") == reason and r.get("source") == source and r.get("inbound_id") == entry.get("inbound_id")
+        for r in flag.reasons
+    ):
+        return flag  # the same thing again (a retried failure): nothing new; another message is something new
     flag.reasons = [*flag.reasons, entry]
     if Severity(severity).rank > Severity(flag.severity).rank:
         flag.severity = severity

@@ -303,3 +303,40 @@ def test_a_message_adds_to_an_open_flag_without_lowering_it(world: World, client
     assert flag is not None
     assert flag.severity == "high"
     assert [r["source"] for r in flag.reasons][-1] == "message"
+
+
+def test_every_message_between_check_ins_is_on_the_flag(world: World, client: TestClient) -> None:
+    person, _ = checked_in(world, client)
+    person.says("No", "2", "9", "N", "Rough few days")
+    world.clock.advance(timedelta(days=1))
+    person.says("Actually it got worse")
+    flag = open_flag(world)
+    assert flag is not None
+    assert [r["source"] for r in flag.reasons] == ["message", "message"]
+    assert len({r["inbound_id"] for r in flag.reasons}) == 2
+    assert flag.updated_at == world.clock.now()
+
+
+def test_an_answer_still_unreadable_after_asking_again_is_read_by_a_person(world: World, client: TestClient) -> None:
+    person, _ = checked_in(world, client)
+    person.says("Rough few days. Not sure I can keep this up")
+    assert person.last_sent()[0] == "clarify"
+    person.says("I just need someone to talk to honestly")
+    assert person.last_sent()[0] == "question"  # the conversation moves on
+    flag = open_flag(world)
+    assert flag is not None
+    assert flag.severity == "medium"
+    assert flag.reasons[0]["reason"] == conversation.UNREADABLE_REASON
+
+
+def test_no_call_for_a_message_after_stop_or_a_withdrawal(world: World, client: TestClient) -> None:
+    person, _ = checked_in(world, client)
+    person.says("STOP")
+    person.says("I said stop texting me, leave me alone")
+    assert open_flag(world) is None
+    other = world.enrol("c-2", phone="+447700900778")
+    enrolment_ops.withdraw(world.ctx, world.factory, other.enrolment.id, "test", "moved away")
+    form = {"MessageSid": "SM" + "9" * 30, "From": "+447700900778", "To": "+15005550006", "Body": "who is this?"}
+    signature = RequestValidator(TWILIO_TOKEN).compute_signature(PUBLIC_BASE + "/twilio/sms", form)
+    assert client.post("/twilio/sms", data=form, headers={"X-Twilio-Signature": signature}).status_code == 200
+    assert open_flag(world) is None

@@ -45,7 +45,7 @@ REASON_LABELS = {
     "crisis": "Crisis words",
     "call_request": "Texted CALL",
     "unreachable_number": "Number cannot be reached",
-    "message": "Wrote between check-ins",
+    "message": "Wrote a message to read",
 }
 MOST_REASONS_CHARTED = 6  # the rest are one bar segment, "other reasons" (the table lists every one)
 DAYS = [(d.value, d.value.capitalize()) for d in Weekday]

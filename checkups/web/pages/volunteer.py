@@ -95,7 +95,7 @@ KIND_HEADLINES = {
     "silence": "Has not answered recent check-ins.",
     "call": "Asked for someone to call them.",
     "number": "Their phone number could not be reached.",
-    "message": "Wrote to us between check-ins: read their message in the history below.",
+    "message": "Wrote something that answers no question: read their message in the history below.",
     "other": "Needs a call from the team.",
 }
 
@@ -148,8 +148,8 @@ DEFAULT_SCRIPTS = {
         "number' so the service that enrolled them can check it."
     ),
     "message": (
-        "Read what they wrote before you call: it answered no check-in question, so they reached out on their "
-        "own. Start from what they said, ask how they are, and record what you agree."
+        "Read what they wrote before you call: it answered no check-in question, so they may be reaching out "
+        "on their own. Start from what they said, ask how they are, and record what you agree."
     ),
     "other": "Ask how they are and what would help. Record what you agree.",
 }
