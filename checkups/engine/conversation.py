@@ -18,6 +18,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -139,6 +140,9 @@ def handle_reply(ctx: Context, session: Session, participant_id: int, inbound_id
             source="call-request",
             detail={"inbound_id": inbound_id},
         )
+        checkup = awaiting_checkup(session, participant_id)
+        if checkup is not None:
+            stop_reminders(checkup)  # they are talking to us, and a person will call
         return Handled("call_requested", handled.replies)
 
     checkup = awaiting_checkup(session, participant_id) or _recently_closed(session, participant_id, now)
@@ -312,8 +316,22 @@ def crisis_response(
     return Reply(f"inbound:{inbound_id}:crisis", MessageKind.crisis_reply.value, text)
 
 
+# Asking for a person in their own words, anywhere in the message ("can someone call me, not doing great"),
+# unless a negation is there too ("don't call me", "no need to ring"): that one is read as it is.
+_ASKS_FOR_A_PERSON = re.compile(
+    r"\b(?:call|ring|phone)\s+me\b"
+    r"|\bplease\s+(?:call|ring|phone)\b"
+    r"|\b(?:can|could|will|would)\s+(?:someone|somebody|anyone|you)\s+(?:please\s+)?(?:call|ring|phone)\b"
+    r"|\bneed\s+to\s+(?:talk|speak)\s+to\s+(?:someone|somebody|a\s+person)\b"
+)
+_NEGATION = re.compile(r"\b(?:don'?t|do\s+not|dont|never|no\s+need|stop|won'?t|not\s+(?:now|today))\b")
+
+
 def _asks_for_a_call(body: str) -> bool:
-    return " ".join(body.lower().replace("?", " ").replace("!", " ").replace(".", " ").split()) in _CALL_REQUESTS
+    text = " ".join(body.lower().replace("’", "'").replace("?", " ").replace("!", " ").replace(".", " ").split())
+    if text in _CALL_REQUESTS:
+        return True
+    return bool(_ASKS_FOR_A_PERSON.search(text)) and not _NEGATION.search(text)
 
 
 def stop_reminders(checkup: Checkup) -> None:

@@ -170,7 +170,17 @@ def test_emoji_and_unicode_do_not_break_anything(world: World, client: TestClien
     assert datetime.now(UTC)  # reached the end without an error
 
 
-@pytest.mark.parametrize("text", ["CALL", "call me", "Can you call me?"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "CALL",
+        "call me",
+        "Can you call me?",
+        "can someone call me, not doing great",
+        "I need to talk to someone",
+        "please ring me tomorrow",
+    ],
+)
 def test_asking_for_a_call_puts_a_person_on_it(world: World, client: TestClient, text: str) -> None:
     person, _ = checked_in(world, client)
     person.says(text)
@@ -288,7 +298,7 @@ def test_a_thank_you_after_the_check_in_raises_nothing(world: World, client: Tes
 
 def test_a_message_before_the_first_check_in_is_read_by_a_person(world: World, client: TestClient) -> None:
     world.enrol(phone=PHONE)  # nothing sent yet
-    Person(world, client).says("is this the number from the clinic? I need to talk to someone")
+    Person(world, client).says("is this the number from the clinic? things are hard again")
     flag = open_flag(world)
     assert flag is not None
     assert flag.reasons[0]["source"] == "message"
@@ -340,3 +350,18 @@ def test_no_call_for_a_message_after_stop_or_a_withdrawal(world: World, client: 
     signature = RequestValidator(TWILIO_TOKEN).compute_signature(PUBLIC_BASE + "/twilio/sms", form)
     assert client.post("/twilio/sms", data=form, headers={"X-Twilio-Signature": signature}).status_code == 200
     assert open_flag(world) is None
+
+
+@pytest.mark.parametrize("text", ["no, don't call me", "please don’t ring me", "I missed your call"])
+def test_not_asking_for_a_call_is_not_taken_as_one(world: World, client: TestClient, text: str) -> None:
+    person, _ = checked_in(world, client)
+    person.says(text)
+    flag = open_flag(world)
+    assert flag is None or all(r["source"] != "call-request" for r in flag.reasons)
+
+
+def test_asking_for_a_call_mid_check_in_brings_no_reminder(world: World, client: TestClient) -> None:
+    person, _ = checked_in(world, client)
+    person.says("call me")  # before any answer: nothing else has stopped the reminder
+    world.run(until=world.clock.now() + timedelta(days=5))
+    assert "reminder" not in [row.kind for row in world.sends()]
