@@ -7,6 +7,8 @@
   sent. A reply we cannot understand gets one polite clarification; a second is kept as unparsed and the
   conversation moves on. ``all_at_once``: one reply may answer them all.
 - A late reply to a check-up that closed in the last week is recorded against it.
+- A request for a call (:mod:`.intent`) is a high flag: the keyword alone (``CALL``) stops there; in the
+  person's own words beside an answer ("yes, used last night. please call me"), the answer counts too.
 - A message that answers nothing (between check-ups, or after every question was answered) is a person
   reaching out: unless it only says thanks or ok (or is an automatic reply), it becomes a medium flag so
   that a volunteer reads it. So does an answer still unreadable after the clarification. Not after STOP or
@@ -18,7 +20,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -35,6 +36,7 @@ from . import risk
 from .answers import Parsed, awaiting_checkup, close_answered, questions_of, record_answer
 from .context import Context
 from .flags import raise_flag
+from .intent import Call, call_request, is_acknowledgement
 from .replies import parse_answer, parse_reply, scan_crisis
 
 LATE_REPLY = timedelta(days=7)
@@ -128,18 +130,10 @@ def handle_reply(ctx: Context, session: Session, participant_id: int, inbound_id
             stop_reminders(checkup)
         return Handled("crisis", handled.replies)
 
-    if _asks_for_a_call(body):
+    call = call_request(body)
+    if call is Call.keyword:
         # The help text says "reply CALL": a person asking to talk gets a person, whatever else is going on.
-        raise_flag(
-            session,
-            participant_id,
-            "high",
-            "Asked for a call (replied CALL)",
-            now + timedelta(hours=24),
-            now,
-            source="call-request",
-            detail={"inbound_id": inbound_id},
-        )
+        _call_requested(session, participant_id, inbound_id, now, KEYWORD_CALL_REASON)
         checkup = awaiting_checkup(session, participant_id)
         if checkup is not None:
             stop_reminders(checkup)  # they are talking to us, and a person will call
@@ -147,6 +141,9 @@ def handle_reply(ctx: Context, session: Session, participant_id: int, inbound_id
 
     checkup = awaiting_checkup(session, participant_id) or _recently_closed(session, participant_id, now)
     if checkup is None:
+        if call is Call.words:
+            _call_requested(session, participant_id, inbound_id, now)
+            return Handled("call_requested", handled.replies)
         return _read_by_a_person(session, enrolment, inbound_id, body, now, MESSAGE_REASON)
     questions = questions_of(protocol, checkup)
     # (checkup_id, question_id, value_int, value_text, parsed, seq, id) of every answer of the enrolment:
@@ -160,12 +157,20 @@ def handle_reply(ctx: Context, session: Session, participant_id: int, inbound_id
         answered = set(session.execute(_ANSWERED, {"checkup_id": checkup.id}).scalars())
     remaining = [q for q in questions if q.id not in answered]
     if not remaining:
+        if call is Call.words:
+            _call_requested(session, participant_id, inbound_id, now)
+            return Handled("call_requested", handled.replies)
         return _read_by_a_person(session, enrolment, inbound_id, body, now, MESSAGE_REASON)
     if protocol.delivery is DeliveryMode.all_at_once:
         results = list(zip(remaining, parse_reply(remaining, body), strict=True))
     else:
         results = [(remaining[0], parse_answer(remaining[0], body))]
     understood = [(q, p) for q, p in results if p.ok]
+    if not understood and call is Call.words:
+        # "can someone ring me, not doing great": no "sorry, we didn't catch that"; a person will call.
+        _call_requested(session, participant_id, inbound_id, now)
+        stop_reminders(checkup)
+        return Handled("call_requested", handled.replies)
     if not understood:
         question = remaining[0]
         clarify_key = f"checkup:{checkup.id}:clarify:{question.id}"
@@ -192,6 +197,8 @@ def handle_reply(ctx: Context, session: Session, participant_id: int, inbound_id
             )
     parsed_rows = None if rows is None else _parsed_in_order(rows)
     evaluate(ctx, session, enrolment, protocol, checkup, now, rows=parsed_rows)
+    if call is Call.words:  # "yes, used last night. please call me": the answer counts, and so does the ask
+        _call_requested(session, participant_id, inbound_id, now)
     still = [q for q in remaining if q.id not in {question.id for question, _ in results}]
     if still and checkup.status == CheckupStatus.awaiting.value:
         stop_reminders(checkup)
@@ -213,65 +220,13 @@ def handle_reply(ctx: Context, session: Session, participant_id: int, inbound_id
     return Handled("answered", handled.replies)
 
 
-_CALL_REQUESTS = frozenset(
-    {
-        "call",
-        "call me",
-        "call me please",
-        "please call",
-        "please call me",
-        "ring me",
-        "can you call me",
-        "can someone call me",
-        "pls call",
-    }
-)
-
-
 CRISIS_REASON = "Crisis words in a message: call now"
+KEYWORD_CALL_REASON = "Asked for a call (replied CALL)"
+WORDS_CALL_REASON = "Asked for a call in their own words"
+CALL_WITHIN = timedelta(hours=24)  # the high tier's deadline (EVIDENCE.md)
 MESSAGE_REASON = "Sent a message that answers no question: read it"
 UNREADABLE_REASON = "Wrote something that is not an answer, even after we asked again: read it"
 MESSAGE_WITHIN = timedelta(hours=72)  # the medium tier's deadline (EVIDENCE.md)
-# A message that only says thanks or ok: every word one of these, and nothing else but these symbols.
-_ACKNOWLEDGEMENT_WORDS = frozenset(
-    (  # noqa: SIM905 (a list of words, one a line, would be longer than the rest of this section)
-        "ok okay okey k kk thanks thank thankyou thanx thnx thx tnx ty tq ta cheers you u ur too to and same"
-        " yes yep yeah ye all good fine great cool nice lovely sure np will do got it appreciate"
-        " appreciated take care see ya bye later speak soon talk have a day night morning much very so lots"
-        " love x xx xxx xo lol haha"
-    ).split()
-)
-_SKIN_TONES = frozenset(chr(c) for c in range(0x1F3FB, 0x1F400))
-_POSITIVE_SYMBOLS = frozenset("👍🙏😊🙂☺❤♥💕💖😀😃😄😁👌✌💪🤗🥰😍😘👋✅💯⭐🌟☀🤞\ufe0f\u200d") | _SKIN_TONES
-_SMILEYS = (":-)", ":)", "(:", ";-)", ";)", ":d", "<3")
-_PLAIN_PUNCTUATION = frozenset(".,!'’")  # not "?": a question is for a person
-_AUTO_REPLIES = ("do not disturb", "i'm driving", "im driving", "auto-reply", "autoreply", "automatic reply")
-
-
-def is_acknowledgement(body: str) -> bool:
-    """Whether a message only says thanks or ok ("Thanks!", "ok thank you 👍", "you too x"), or is a phone's
-    automatic reply: nothing for a person to read. Sad or unknown symbols, a bare "?" or "...", and an empty
-    message (a picture) are for a person."""
-    text = body.lower()
-    if any(phrase in text for phrase in _AUTO_REPLIES):
-        return True
-    positive = False
-    for smiley in _SMILEYS:
-        if smiley in text:
-            text, positive = text.replace(smiley, " "), True
-    letters = []
-    for ch in text:
-        if ch.isalnum():
-            letters.append(ch)
-            continue
-        if ch in _POSITIVE_SYMBOLS:
-            positive = True
-        elif not ch.isspace() and ch not in _PLAIN_PUNCTUATION:
-            return False
-        letters.append(" ")
-    words = "".join(letters).split()
-    return (bool(words) or positive) and all(word in _ACKNOWLEDGEMENT_WORDS for word in words)
-
 
 # Where a message may still lead to a call: not after STOP or a withdrawal.
 _READ_WHILE = frozenset({EnrolmentStatus.active.value, EnrolmentStatus.paused.value, EnrolmentStatus.completed.value})
@@ -297,6 +252,13 @@ def _read_by_a_person(
     return Handled("message_flagged")
 
 
+def _call_requested(
+    session: Session, participant_id: int, inbound_id: int, now: datetime, reason: str = WORDS_CALL_REASON
+) -> None:
+    detail = {"inbound_id": inbound_id}
+    raise_flag(session, participant_id, "high", reason, now + CALL_WITHIN, now, source="call-request", detail=detail)
+
+
 def crisis_response(
     session: Session,
     participant_id: int,
@@ -314,24 +276,6 @@ def crisis_response(
     raise_flag(session, participant_id, "urgent", reason, due_by, now, source="crisis", detail=detail)
     text = protocol.text(protocol.crisis.reply, language)
     return Reply(f"inbound:{inbound_id}:crisis", MessageKind.crisis_reply.value, text)
-
-
-# Asking for a person in their own words, anywhere in the message ("can someone call me, not doing great"),
-# unless a negation is there too ("don't call me", "no need to ring"): that one is read as it is.
-_ASKS_FOR_A_PERSON = re.compile(
-    r"\b(?:call|ring|phone)\s+me\b"
-    r"|\bplease\s+(?:call|ring|phone)\b"
-    r"|\b(?:can|could|will|would)\s+(?:someone|somebody|anyone|you)\s+(?:please\s+)?(?:call|ring|phone)\b"
-    r"|\bneed\s+to\s+(?:talk|speak)\s+to\s+(?:someone|somebody|a\s+person)\b"
-)
-_NEGATION = re.compile(r"\b(?:don'?t|do\s+not|dont|never|no\s+need|stop|won'?t|not\s+(?:now|today))\b")
-
-
-def _asks_for_a_call(body: str) -> bool:
-    text = " ".join(body.lower().replace("’", "'").replace("?", " ").replace("!", " ").replace(".", " ").split())
-    if text in _CALL_REQUESTS:
-        return True
-    return bool(_ASKS_FOR_A_PERSON.search(text)) and not _NEGATION.search(text)
 
 
 def stop_reminders(checkup: Checkup) -> None:

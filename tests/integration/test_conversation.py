@@ -331,7 +331,7 @@ def test_an_answer_still_unreadable_after_asking_again_is_read_by_a_person(world
     person, _ = checked_in(world, client)
     person.says("Rough few days. Not sure I can keep this up")
     assert person.last_sent()[0] == "clarify"
-    person.says("I just need someone to talk to honestly")
+    person.says("everything is a lot right now honestly")
     assert person.last_sent()[0] == "question"  # the conversation moves on
     flag = open_flag(world)
     assert flag is not None
@@ -352,12 +352,63 @@ def test_no_call_for_a_message_after_stop_or_a_withdrawal(world: World, client: 
     assert open_flag(world) is None
 
 
-@pytest.mark.parametrize("text", ["no, don't call me", "please don’t ring me", "I missed your call"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "no, don't call me",
+        "please don’t ring me",
+        "I missed your call",
+        "I asked you not to call me",
+        "can you not call me, my partner doesnt know",
+        "people call me a failure",
+    ],
+)
 def test_not_asking_for_a_call_is_not_taken_as_one(world: World, client: TestClient, text: str) -> None:
     person, _ = checked_in(world, client)
     person.says(text)
     flag = open_flag(world)
     assert flag is None or all(r["source"] != "call-request" for r in flag.reasons)
+
+
+def _answers(world: World) -> dict[str, object]:
+    with world.factory() as session:
+        return {a.question_id: a.value_text or a.value_int for a in session.scalars(select(Answer)) if a.parsed}
+
+
+def test_an_answer_and_a_call_request_in_one_message_both_count(world: World, client: TestClient) -> None:
+    # In the overdose window, "yes" brings the same-day deadline; the request for a call adds its reason.
+    person, _ = checked_in(world, client, overdose_risk="detox")
+    person.says("yes used last night. please call me")
+    flag = open_flag(world)
+    assert flag is not None
+    assert flag.due_by == world.clock.now() + timedelta(hours=8)
+    assert "call-request" in [r["source"] for r in flag.reasons]
+    assert _answers(world) == {"any_use": "yes"}
+    assert person.last_sent()[0] == "question"  # the check-in goes on
+    person.says("7, call me")  # urges 7
+    assert _answers(world)["urges"] == 7
+
+
+def test_yes_please_call_me_answers_would_you_like_a_call(world: World, client: TestClient) -> None:
+    person, checkup = checked_in(world, client)
+    person.says("no", "2", "9", "yes please call me")
+    assert _answers(world)["want_call"] == "yes"
+    assert person.last_sent()[0] == "closing"
+    with world.factory() as session:
+        assert session.get(Checkup, checkup.id).status == CheckupStatus.answered.value
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["I can't stop using, call me", "no but I don't feel great, please call me", "I never wanted this, please call me"],
+)
+def test_a_call_request_beside_a_negation_is_still_one(world: World, client: TestClient, text: str) -> None:
+    person, _ = checked_in(world, client)
+    person.says(text)
+    flag = open_flag(world)
+    assert flag is not None
+    assert any(r["source"] == "call-request" for r in flag.reasons)
+    assert person.last_sent()[0] != "clarify"
 
 
 def test_asking_for_a_call_mid_check_in_brings_no_reminder(world: World, client: TestClient) -> None:

@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from checkups.engine.answers import Parsed
-from checkups.engine.conversation import is_acknowledgement
+from checkups.engine.intent import Call, call_request, is_acknowledgement
 from checkups.engine.replies import MAX_TEXT, crisis_words_of, parse_answer, parse_reply, scan_crisis
 from checkups.protocols.loader import load_file
 from checkups.protocols.schema import AnswerType, Choice, Question
@@ -596,9 +596,15 @@ def test_crisis_lists_of_several_protocols_are_one_list_each_word_once_first_lis
         ("thanks, you too :)", True),
         ("Take care", True),
         ("all good", True),
+        ("I’m good thanks", True),
+        ("Yes thanks", True),
+        ("all too much", False),
+        ("too much", False),
+        ("love you all bye x", False),
+        ("im driving myself mad with cravings, all too much", False),
+        ("Do not disturb my mum she doesn't know about this", False),
         ("I'm driving with Do Not Disturb While Driving turned on. I'll see your message when I get there.", True),
         ("thanks but I'm not ok", False),
-        ("im good thanks", False),
         ("no", False),
         ("no good", False),
         ("😢😢😢", False),
@@ -613,3 +619,41 @@ def test_crisis_lists_of_several_protocols_are_one_list_each_word_once_first_lis
 )
 def test_only_a_thank_you_or_an_ok_is_an_acknowledgement(text: str, only_thanks: bool) -> None:
     assert is_acknowledgement(text) is only_thanks
+
+
+@pytest.mark.parametrize(
+    ("text", "call"),
+    [
+        ("CALL", Call.keyword),
+        ("Can you call me?", Call.keyword),
+        ("can someone call me, not doing great", Call.words),
+        ("yes please call me", Call.words),
+        ("Yes, call me", Call.words),
+        ("please ring me tomorrow", Call.words),
+        ("I need to talk to someone", Call.words),
+        ("I'd like a call", Call.words),
+        ("I can't stop using, call me", Call.words),
+        ("please call me, I don't know what to do", Call.words),
+        ("no but I don't feel great, please call me", Call.words),
+        ("7, call me", Call.words),
+        ("no, don't call me", Call.none),
+        ("please don’t ring me", Call.none),
+        ("no need to ring", Call.none),
+        ("I asked you not to call me", Call.none),
+        ("can you not call me, my partner doesnt know", Call.none),
+        ("I don't need a call", Call.none),
+        ("people call me a failure", Call.none),
+        ("you can call me Jo", Call.none),
+        ("I missed your call", Call.none),
+        ("recall me", Call.none),
+    ],
+)
+def test_a_call_request_is_the_keyword_or_a_request_in_ones_own_words(text: str, call: Call) -> None:
+    assert call_request(text) is call
+
+
+@given(st.text(max_size=1600))
+@settings(max_examples=300, deadline=None)
+def test_no_text_makes_the_intent_readers_raise(text: str) -> None:
+    call_request(text)
+    is_acknowledgement(text)
