@@ -260,6 +260,11 @@ class Checkup(Base):
             sqlite_where=text("action_state IN ('claimed', 'running')"),
             postgresql_where=text("action_state IN ('claimed', 'running')"),
         ),
+        # The leads' dashboard (engine/metrics.py, measured in bench/dashboard_queries.py): the check-ups sent
+        # in a range, from the index alone on PostgreSQL; and a flag's phase (the last check-up of the
+        # enrolment due before it) in one index step instead of reading the person's whole history.
+        Index("ix_checkups_sent", "sent_at", postgresql_include=["enrolment_id", "phase", "status"]),
+        Index("ix_checkups_enrolment_due", "enrolment_id", "due_at", "id"),
     )
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     enrolment_id: Mapped[int] = mapped_column(ForeignKey("enrolments.id"))
@@ -362,6 +367,14 @@ class Flag(Base):
         CheckConstraint("state IN ('open', 'claimed', 'resolved')", name="state_valid"),
         CheckConstraint("severity IN ('low', 'medium', 'high', 'urgent')", name="severity_valid"),
         Index("ix_flags_queue", "state", "due_by"),
+        # The dashboard's flags raised and resolved in a range.
+        Index("ix_flags_created", "created_at"),
+        Index(
+            "ix_flags_resolved",
+            "resolved_at",
+            sqlite_where=text("outcome IS NOT NULL"),
+            postgresql_where=text("outcome IS NOT NULL"),
+        ),
         Index(
             "uq_flags_open_participant",
             "participant_id",
