@@ -389,6 +389,22 @@ def test_an_answer_and_a_call_request_in_one_message_both_count(world: World, cl
     assert _answers(world)["urges"] == 7
 
 
+def test_no_call_me_answers_no_and_asks_for_a_call(world: World, client: TestClient) -> None:
+    person, _ = checked_in(world, client)
+    person.says("N call me")
+    assert _answers(world) == {"any_use": "no"}
+    flag = open_flag(world)
+    assert flag is not None
+    assert [r["source"] for r in flag.reasons] == ["call-request"]
+
+
+def test_no_i_dont_want_a_call_is_an_answer_and_no_call(world: World, client: TestClient) -> None:
+    person, _ = checked_in(world, client)
+    person.says("no", "2", "9", "no, I don't really want a call")
+    assert _answers(world)["want_call"] == "no"
+    assert open_flag(world) is None
+
+
 def test_yes_please_call_me_answers_would_you_like_a_call(world: World, client: TestClient) -> None:
     person, checkup = checked_in(world, client)
     person.says("no", "2", "9", "yes please call me")
