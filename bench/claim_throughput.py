@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+from scratch_db import create_database, drop_database, libpq
 from sqlalchemy import Engine, event, text
-from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from checkups.clock import SystemClock
@@ -44,31 +44,6 @@ SMALL = 10_000  # the small population of the tick-cost comparison
 
 
 # --- set-up -----------------------------------------------------------------------------------------------
-
-
-def admin(url: str) -> psycopg.Connection:
-    return psycopg.connect(_libpq(url), autocommit=True)
-
-
-def _libpq(url: str) -> str:
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-
-
-def create_database(admin_url: str, name: str) -> str:
-    # Imported here, after logging is set up: importing alembic logs its plugins at INFO.
-    from checkups.migrate import upgrade
-
-    with admin(admin_url) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = make_url(admin_url).set(drivername="postgresql+psycopg", database=name).render_as_string(hide_password=False)
-    upgrade(url)
-    return url
-
-
-def drop_database(admin_url: str, name: str) -> None:
-    with admin(admin_url) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def vacuum(engine: Engine, *tables: str) -> None:
@@ -260,7 +235,7 @@ RETURNING id
 def raw_loop(name: str, url: str, batch: int) -> Run:
     """The floor: the same claim as one hand-written statement on a bare psycopg connection."""
     run = Run(name)
-    with psycopg.connect(_libpq(url)) as conn:
+    with psycopg.connect(libpq(url)) as conn:
         started = time.perf_counter()
         while True:
             t = time.perf_counter()
@@ -432,7 +407,7 @@ def main(argv: list[str] | None = None) -> int:
     rest = args.enrolments - small
 
     try:
-        url = create_database(args.postgres, args.database)
+        url = create_database(args.postgres, args.database, replace=True)
     except psycopg.OperationalError as error:
         print(f"bench: cannot reach PostgreSQL at {args.postgres}: {str(error).splitlines()[0]}", file=sys.stderr)
         return 2

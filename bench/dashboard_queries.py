@@ -39,8 +39,8 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+from scratch_db import create_database, drop_database
 from sqlalchemy import Engine, event, text
-from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from checkups.db import make_engine
@@ -61,30 +61,6 @@ PLAN_LINES = 15
 
 
 # --- the scratch database -------------------------------------------------------------------------------
-
-
-def _libpq(url: str) -> str:
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-
-
-def admin(url: str) -> psycopg.Connection:
-    return psycopg.connect(_libpq(url), autocommit=True)
-
-
-def create_database(admin_url: str, name: str) -> str:
-    # Imported here, after logging is set up: importing alembic logs its plugins at INFO.
-    from checkups.migrate import upgrade
-
-    with admin(admin_url) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = make_url(admin_url).set(drivername="postgresql+psycopg", database=name).render_as_string(hide_password=False)
-    upgrade(url)
-    return url
-
-
-def drop_database(admin_url: str, name: str) -> None:
-    with admin(admin_url) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def vacuum(engine: Engine) -> None:

@@ -223,7 +223,7 @@ def ours_memory(admin_url: str, count: int) -> dict[str, float]:
     from checkups.engine.context import Context, ProtocolStore
 
     name = f"checkups_naive_peer_{os.getpid()}"
-    url = ct.create_database(admin_url, name)
+    url = ct.create_database(admin_url, name, replace=True)
     engine = make_engine(url)
     try:
         vault = Vault(generate_key())
