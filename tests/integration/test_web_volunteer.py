@@ -413,10 +413,10 @@ def test_a_message_between_check_ins_is_shown_to_the_volunteer_as_text(
 ) -> None:
     checked_in(world)
     says(world, client, "no", "2", "9", "n")  # clean
-    says(world, client, "need to talk " + XSS)
+    says(world, client, "rough week " + XSS)
     flag = only_flag(world)
     page = staff_client("volunteer").get(f"/flags/{flag.id}").text
     assert "Wrote something that answers no question" in page
     assert "Read what they wrote before you call" in page
-    assert "need to talk &lt;script&gt;" in page
+    assert "rough week &lt;script&gt;" in page
     assert "<script>alert(1)" not in page
