@@ -94,6 +94,7 @@ from datetime import UTC, datetime, time, timedelta
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from pathlib import Path
+from time import monotonic
 from typing import Any, TextIO
 
 from sqlalchemy import event, func, select
@@ -1247,20 +1248,44 @@ def format_summary(summary: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def terminal_progress(stream: TextIO = sys.stderr) -> Callable[[float], None] | None:
-    """A one-line progress display when ``stream`` is a terminal, else None."""
+def _duration(seconds: float) -> str:
+    seconds = round(seconds)
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, seconds = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes} min {seconds:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
+
+
+def terminal_progress(
+    stream: TextIO = sys.stderr, clock: Callable[[], float] = monotonic
+) -> Callable[[float], None] | None:
+    """A one-line progress display when ``stream`` is a terminal, else None: the share of the simulated time
+    done, the time taken and, once there is something to go on, about how long is left (a straight line from
+    the pace so far: the weekly first months are the busiest, so early on it overestimates a little)."""
     if not stream.isatty():
         return None
-    state = {"last": -1}
+    started = clock()
+    state = {"last": -1, "width": 0}
 
     def show(fraction: float) -> None:
         percent = int(min(1.0, fraction) * 100)
-        if percent != state["last"]:
-            state["last"] = percent
-            bar = "#" * (percent // 4)
-            stream.write(f"\rsimulating [{bar:<25}] {percent:3d}%")
-            if percent >= 100:
-                stream.write("\n")
-            stream.flush()
+        if percent == state["last"]:
+            return
+        state["last"] = percent
+        elapsed = clock() - started
+        line = f"simulating [{'#' * (percent // 4):<25}] {percent:3d}%  {_duration(elapsed)}"
+        if percent >= 100:
+            line = f"simulating [{'#' * 25}] 100%  done in {_duration(elapsed)}"
+        elif fraction >= 0.02 and elapsed >= 2:
+            line += f", about {_duration(elapsed * (1 - fraction) / fraction)} left"
+        padding = " " * max(0, state["width"] - len(line))  # wipe what a longer line left behind
+        state["width"] = len(line)
+        stream.write(f"\r{line}{padding}")
+        if percent >= 100:
+            stream.write("\n")
+        stream.flush()
 
     return show

@@ -3,10 +3,12 @@ same bytes for the same figures."""
 
 from __future__ import annotations
 
+import io
 import re
 import xml.etree.ElementTree as ET
 from typing import Any
 
+from checkups.simulate import terminal_progress
 from checkups.simulate_report import DELAY_BINS, histogram, render
 
 WEEKS = 6
@@ -117,3 +119,34 @@ def test_the_overview_shows_the_check_ups_and_the_send_window_check() -> None:
     page = render(_summary(), _series())
     assert "<tr><td>Check-ups</td><td>17</td></tr>" in page
     assert "<tr><td>Check-up messages sent outside the person&#x27;s send window</td><td>0</td></tr>" in page
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_the_progress_line_shows_time_taken_and_about_how_long_is_left() -> None:
+    now = [100.0]
+    stream = _Terminal()
+    show = terminal_progress(stream, clock=lambda: now[0])
+    assert show is not None
+    show(0.01)
+    now[0] += 30
+    show(0.25)  # a quarter in 30 s: about 90 s to go
+    now[0] += 60
+    show(0.25)  # the same percent again writes nothing
+    now[0] += 100
+    show(1.0)
+    lines = stream.getvalue().split("\r")[1:]
+    assert lines[0].startswith("simulating [")
+    assert lines[0].rstrip().endswith("1%  0 s")
+    assert lines[1].rstrip().endswith(" 25%  30 s, about 1 min 30 s left")
+    assert len(lines) == 3
+    assert lines[2].startswith("simulating [#########################] 100%  done in 3 min 10 s")
+    assert len(lines[2].rstrip("\n")) >= len(lines[1])  # padded over the longer line before it
+    assert stream.getvalue().endswith("\n")
+
+
+def test_no_progress_line_when_the_output_is_not_a_terminal() -> None:
+    assert terminal_progress(io.StringIO()) is None
