@@ -7,7 +7,8 @@ Runs ``checkups simulate``'s :class:`~checkups.simulate.Simulation` (enrolment, 
 the simulated people's replies through the real parser and risk rules, volunteers) once per database:
 fresh SQLite files by default, one per worker process (``--workers``; default one per CPU), as
 ``checkups simulate`` runs; a fresh PostgreSQL database with ``--postgres ADMIN_URL`` (created and dropped
-here), or any empty database with ``--database-url`` (the whole cohort in one database and one process).
+here; with ``--postgres-shards N``, N of them, one worker process each, as the SQLite files are split), or any
+empty database with ``--database-url`` (the whole cohort in one database and one process).
 Each run is a child process of its own, so its peak memory (``ru_maxrss``: the largest of it and its
 workers) is its alone, and its CPU time adds its workers'. Prints one row per database. A measurement,
 not a test: nothing here asserts on time. See bench/README.md.
@@ -27,9 +28,12 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from scratch_db import create_database, drop_database
+
 ROOT = Path(__file__).resolve().parents[1]
 PROTOCOLS = ROOT / "config" / "protocols"
 CLOSED = ("answered", "missed", "skipped", "failed", "cancelled")
+PG_SHARDS = "postgresql-shards:"  # a child's URL for several PostgreSQL databases, space-separated
 
 
 def measure(
@@ -48,6 +52,8 @@ def measure(
     if url.startswith("sqlite-shards:"):
         directory = Path(url.removeprefix("sqlite-shards:"))
         urls = prepare_shards(directory, min(workers, people) if workers else default_shards(people))
+    elif url.startswith(PG_SHARDS):
+        urls = url.removeprefix(PG_SHARDS).split(" ")  # migrated when they were made
     else:
         upgrade(url)
         urls = [url]
@@ -78,13 +84,15 @@ def measure(
     if url.startswith("sqlite-shards:"):
         size = sum(Path(u.removeprefix("sqlite:///")).stat().st_size for u in urls)
     else:
-        engine = create_engine(url)
-        with engine.connect() as connection:
-            size = connection.scalar(text("SELECT pg_database_size(current_database())")) or 0
-        engine.dispose()
+        size = 0
+        for each in urls:
+            engine = create_engine(each)
+            with engine.connect() as connection:
+                size += connection.scalar(text("SELECT pg_database_size(current_database())")) or 0
+            engine.dispose()
     events = summary["messages_total"] + summary["inbound"]
     return {
-        "backend": "sqlite" if url.startswith("sqlite-shards:") else url.split(":", 1)[0].split("+", 1)[0],
+        "backend": _backend(url),
         "processes": len(urls),
         "people": people,
         "years": years,
@@ -100,6 +108,12 @@ def measure(
         "peak_rss_mb": round(max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, children.ru_maxrss) / 1024, 1),
         "database_mb": round(size / 1e6, 1),
     }
+
+
+def _backend(url: str) -> str:
+    if url.startswith(PG_SHARDS):
+        return "postgresql"
+    return url.split(":", 1)[0].split("+", 1)[0].removesuffix("-shards")
 
 
 def _progress_to_stderr() -> Any:
@@ -171,6 +185,13 @@ def main() -> None:
     parser.add_argument(
         "--postgres", metavar="ADMIN_URL", help="also run on a fresh PostgreSQL database created through this URL"
     )
+    parser.add_argument(
+        "--postgres-shards",
+        type=int,
+        default=1,
+        metavar="N",
+        help="with --postgres: split the cohort over N fresh databases, one worker process each (default 1)",
+    )
     parser.add_argument("--no-sqlite", action="store_true", help="skip the default run on a fresh SQLite file")
     parser.add_argument("--profile", type=Path, help="write a pyinstrument profile per run: PATH-<backend>.txt")
     parser.add_argument("--child", metavar="URL", help=argparse.SUPPRESS)
@@ -189,42 +210,27 @@ def main() -> None:
         urls = list(args.database_url)
         if not args.no_sqlite:
             urls.insert(0, f"sqlite-shards:{Path(directory) / 'shards'}")
-        created = None
-        if args.postgres:
-            created = f"checkups_simbench_{uuid.uuid4().hex[:8]}"
-            urls.append(_create_postgres(args.postgres, created))
+        created: list[str] = []
         try:
+            if args.postgres:
+                from checkups.logging import configure
+
+                configure(log_format="console", level="WARNING")  # before alembic is imported: it logs at INFO
+                run = uuid.uuid4().hex[:8]
+                created = [f"checkups_simbench_{run}_{n}" for n in range(max(1, args.postgres_shards))]
+                made = [create_database(args.postgres, name) for name in created]
+                urls.append(made[0] if len(made) == 1 else PG_SHARDS + " ".join(made))
             for url in urls:
-                backend = url.split(":", 1)[0].split("+", 1)[0].removesuffix("-shards")
+                backend = _backend(url)
                 print(f"{backend}: {args.people} people, {args.years:g} years ...", file=sys.stderr, flush=True)
                 profile = None
                 if args.profile is not None:
                     profile = args.profile.with_name(f"{args.profile.stem}-{backend}{args.profile.suffix or '.txt'}")
                 rows.append(run_child(url, args, profile))
         finally:
-            if created is not None:
-                _drop_postgres(args.postgres, created)
+            for name in created:
+                drop_database(args.postgres, name)
     _print_table(rows)
-
-
-def _admin(admin_url: str) -> Any:
-    import psycopg
-    from sqlalchemy.engine import make_url
-
-    return psycopg.connect(make_url(admin_url).set(drivername="postgresql").render_as_string(False), autocommit=True)
-
-
-def _create_postgres(admin_url: str, name: str) -> str:
-    from sqlalchemy.engine import make_url
-
-    with _admin(admin_url) as connection:
-        connection.execute(f'CREATE DATABASE "{name}"')
-    return make_url(admin_url).set(drivername="postgresql+psycopg", database=name).render_as_string(False)
-
-
-def _drop_postgres(admin_url: str, name: str) -> None:
-    with _admin(admin_url) as connection:
-        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 if __name__ == "__main__":

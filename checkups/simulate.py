@@ -600,7 +600,9 @@ class Shard:
         person.seq += 1
         heapq.heappush(self.replies, (at, person.index, person.seq, text, None))
 
-    def _deliver_replies(self, now: datetime) -> None:
+    def _deliver_replies(self, now: datetime) -> bool:
+        """Every reply due by ``now``, in order; whether there was any."""
+        any_due = bool(self.replies) and self.replies[0][0] <= now
         while self.replies and self.replies[0][0] <= now:
             at, index, seq, text, call = heapq.heappop(self.replies)
             person = self.people[index]
@@ -617,6 +619,7 @@ class Shard:
                 stored = store_inbound(self.ctx, session, f"SIMIN{index}.{seq}", person.phone, text)
             self.facts.inbound += 1
             process_inbound(self.ctx, self.factory, stored.inbound_id)
+        return any_due
 
     def _answer_call(self, person: Person, at: datetime, key: str, sid: str) -> None:
         """The person picks up: the engine's call steps (what the voice webhooks run) ask each question, and
@@ -694,13 +697,16 @@ class Shard:
 
     def advance(self, until: datetime) -> list[Waiting]:
         """Run every event up to ``until`` (the next volunteer shift, or the end); return the open flags."""
+        changed = True  # the volunteers' calls since the last turn may have resolved flags
         while True:
             now = self.clock.now()
             if self._next is not None and self._next <= now:
                 self.ticker.tick()
-            self._deliver_replies(now)
-            # Ticks and replies both change what is due next.
-            self._next = self._next_event()
+                changed = True
+            changed = self._deliver_replies(now) or changed
+            if changed:  # ticks and replies both change what is due next; nothing else does
+                self._next = self._next_event()
+                changed = False
             if now >= until:
                 break
             candidates = [until]
