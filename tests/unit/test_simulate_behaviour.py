@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
-from checkups.simulate import WEEK, YEAR, Behaviour, Person
+from checkups.engine.context import ProtocolStore
+from checkups.simulate import START, WEEK, YEAR, Behaviour, Person, Simulation
+
+PROTOCOLS = Path(__file__).resolve().parents[2] / "config" / "protocols"
 
 HORIZON = YEAR
 
@@ -200,3 +205,21 @@ def test_a_relapse_is_caught_by_a_flag_while_using_or_soon_after_and_before_the_
     assert (relapses, evaluable, never) == (5, 4, 1)
     assert sorted(to_flag) == [3.0, 10.0, 20.0]
     assert sorted(to_contact) == [5.0, 40.0]
+
+
+def test_progress_follows_the_work_not_the_clock() -> None:
+    """The progress line's share: check-ups due by then over all of them. The weekly first months are most of
+    the work, so the share runs ahead of the time, and it only ever grows, from nothing to all of it."""
+    sim = Simulation(["sqlite://"], people_count=50, years=5, seed=2, protocols_dir=PROTOCOLS)
+    done = sim._work_done(ProtocolStore(PROTOCOLS).current("standard-5y"))
+    span = sim.end - START
+    shares = [done(START + span * (n / 100)) for n in range(101)]
+    assert shares[0] < 0.01
+    assert shares[-1] == 1.0
+    assert all(a <= b for a, b in itertools.pairwise(shares))
+    assert shares[20] > 0.4  # a fifth of the time, with weekly then fortnightly check-ups: nearly half the work
+    assert shares[50] < 0.95  # quarterly check-ups to the end still take their share
+    tiny = Simulation(["sqlite://"], people_count=5, years=0.01, seed=2, protocols_dir=PROTOCOLS)
+    share = tiny._work_done(ProtocolStore(PROTOCOLS).current("standard-5y"))
+    assert 0 <= share(START + (tiny.end - START) / 2) <= 1
+    assert share(tiny.end) == 1.0
