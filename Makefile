@@ -23,6 +23,7 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(VENV)/bin/python bench/claim_throughput.py --enrolments 100000 --due 20000
 	$(VENV)/bin/python bench/simulate_throughput.py --people 50 --years 1 --postgres postgresql://postgres@127.0.0.1:5432/postgres
+	$(VENV)/bin/python bench/simulation_floor.py
 	$(VENV)/bin/python bench/naive_eta_peer.py
 	$(VENV)/bin/python bench/dashboard_queries.py --participants 2000
 

@@ -196,6 +196,10 @@ def main() -> None:
     parser.add_argument("--profile", type=Path, help="write a pyinstrument profile per run: PATH-<backend>.txt")
     parser.add_argument("--child", metavar="URL", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.postgres_shards != 1 and not args.postgres:
+        parser.error("--postgres-shards splits the --postgres run: give --postgres ADMIN_URL too")
+    if args.postgres_shards < 1:
+        parser.error("--postgres-shards must be at least 1")
 
     if args.child:
         print(
@@ -217,7 +221,8 @@ def main() -> None:
 
                 configure(log_format="console", level="WARNING")  # before alembic is imported: it logs at INFO
                 run = uuid.uuid4().hex[:8]
-                created = [f"checkups_simbench_{run}_{n}" for n in range(max(1, args.postgres_shards))]
+                shards = min(args.postgres_shards, args.people)  # no empty shard, as with the SQLite files
+                created = [f"checkups_simbench_{run}_{n}" for n in range(shards)]
                 made = [create_database(args.postgres, name) for name in created]
                 urls.append(made[0] if len(made) == 1 else PG_SHARDS + " ".join(made))
             for url in urls:
