@@ -123,7 +123,7 @@ def _progress_to_stderr() -> Any:
         percent = int(fraction * 100)
         if percent // 5 != state["last"]:
             state["last"] = percent // 5
-            print(f"  {percent:3d}% of the simulated time", file=sys.stderr, flush=True)
+            print(f"  {percent:3d}% of the work (check-ups due so far)", file=sys.stderr, flush=True)
 
     return show
 
