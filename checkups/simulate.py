@@ -998,7 +998,7 @@ class Simulation:
     minutes_per_flag: float = 30.0
     behaviour: Behaviour = field(default_factory=Behaviour)
     protocols_dir: Path | None = None
-    progress: Callable[[float], None] | None = None
+    progress: Callable[[float], None] | None = None  # called once a simulated day with the share of the work done
     workers: int | None = None  # processes; default: one per shard when there are several
     log_level: str = "WARNING"  # of the worker processes
 
