@@ -367,6 +367,15 @@ class Flag(Base):
         CheckConstraint("state IN ('open', 'claimed', 'resolved')", name="state_valid"),
         CheckConstraint("severity IN ('low', 'medium', 'high', 'urgent')", name="severity_valid"),
         Index("ix_flags_queue", "state", "due_by"),
+        # The next deadline to escalate at, read at every tick (and after every simulated event): the open flags
+        # not escalated yet, by deadline. Queries state the condition with these literal values (UNESCALATED in
+        # engine/flags.py) or SQLite will not use it.
+        Index(
+            "ix_flags_deadline",
+            "due_by",
+            sqlite_where=text("state != 'resolved' AND escalated_at IS NULL"),
+            postgresql_where=text("state != 'resolved' AND escalated_at IS NULL"),
+        ),
         # The dashboard's flags raised and resolved in a range.
         Index("ix_flags_created", "created_at"),
         Index(

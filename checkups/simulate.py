@@ -111,7 +111,7 @@ from .engine.compose import question_text
 from .engine.context import Context, ProtocolStore, Tuning
 from .engine.dispatch import LEASED, Claim, perform
 from .engine.enrolment import EnrolmentRequest, enrol, ensure_organisation
-from .engine.flags import SEVERITY_ORDER, log_attempt, queue, resolve
+from .engine.flags import SEVERITY_ORDER, UNESCALATED, log_attempt, queue, resolve
 from .engine.flags import claim as claim_flag
 from .engine.inbound import process_inbound, store_inbound
 from .engine.ticker import Ticker
@@ -788,14 +788,13 @@ class Shard:
 
 
 # Asked after every turn that changed something: one statement, built once (SQLAlchemy then reuses its cache key
-# and compiled form), reading only the partial indexes ix_checkups_due and ix_checkups_leased, and the (small) open
-# flags.
+# and compiled form), reading only the partial indexes ix_checkups_due, ix_checkups_leased and ix_flags_deadline.
 _NEXT_EVENT = select(
     select(func.min(Checkup.action_at))
     .where(Checkup.action_state == "ready", Checkup.action.is_not(None))
     .scalar_subquery(),
     select(func.min(Checkup.lease_until)).where(LEASED).scalar_subquery(),
-    select(func.min(Flag.due_by)).where(Flag.state != "resolved", Flag.escalated_at.is_(None)).scalar_subquery(),
+    select(func.min(Flag.due_by)).where(UNESCALATED).scalar_subquery(),
 )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, case, select, update
+from sqlalchemy import and_, bindparam, case, literal_column, select, update
 from sqlalchemy.orm import Session
 
 from ..channels import twilio_api
@@ -23,11 +23,12 @@ OPTED_OUT_CODE = str(twilio_api.OPTED_OUT)
 _OPEN_FLAG = (
     select(Flag).where(Flag.participant_id == bindparam("participant_id"), Flag.state != "resolved").with_for_update()
 )
-_OVERDUE = (
-    select(Flag)
-    .where(Flag.state != "resolved", Flag.due_by < bindparam("now"), Flag.escalated_at.is_(None))
-    .with_for_update(skip_locked=True)
-)
+# Open and not escalated yet: what the tick escalates once past its deadline. Written with literal values, so
+# that SQLite reads the partial index ix_flags_deadline (it uses a partial index only when the query repeats
+# its condition): with a bound 'resolved' every tick read every open flag (4 ms at 3,000 open flags, when
+# the volunteers of a 10,000-person simulation fell behind).
+UNESCALATED = and_(Flag.state != literal_column("'resolved'"), Flag.escalated_at.is_(None))
+_OVERDUE = select(Flag).where(UNESCALATED, Flag.due_by < bindparam("now")).with_for_update(skip_locked=True)
 _STALE_CLAIMS = (
     select(Flag)
     .where(Flag.state == "claimed", Flag.last_activity_at < bindparam("idle_since"))
