@@ -37,7 +37,14 @@ PG_SHARDS = "postgresql-shards:"  # a child's URL for several PostgreSQL databas
 
 
 def measure(
-    url: str, people: int, years: float, seed: int, protocol: str, workers: int | None, profile: Path | None
+    url: str,
+    people: int,
+    years: float,
+    seed: int,
+    protocol: str,
+    workers: int | None,
+    profile: Path | None,
+    volunteer_capacity: int = 20,
 ) -> dict[str, Any]:
     """One run, in this process and its workers; the figures as a dict. ``url`` is an empty PostgreSQL (or
     other) database for the whole cohort, or ``sqlite-shards:DIRECTORY`` for the embedded default: one SQLite
@@ -64,6 +71,7 @@ def measure(
         seed=seed,
         protocol=protocol,
         protocols_dir=PROTOCOLS,
+        volunteer_capacity=volunteer_capacity,
         progress=_progress_to_stderr(),
     )
     profiler = None
@@ -142,6 +150,8 @@ def run_child(url: str, args: argparse.Namespace, profile: Path | None) -> dict[
         str(args.seed),
         "--protocol",
         args.protocol,
+        "--volunteer-capacity",
+        str(args.volunteer_capacity),
     ]
     if args.workers is not None:
         command += ["--workers", str(args.workers)]
@@ -180,6 +190,12 @@ def main() -> None:
     parser.add_argument("--years", type=float, default=5.0)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--protocol", default="standard-5y")
+    parser.add_argument(
+        "--volunteer-capacity",
+        type=int,
+        default=20,
+        help="flags the volunteers resolve a simulated day (as checkups simulate; raise it for large cohorts)",
+    )
     parser.add_argument("--workers", type=int, help="worker processes on SQLite (default: one per CPU)")
     parser.add_argument("--database-url", action="append", default=[], help="an empty database to run on (repeatable)")
     parser.add_argument(
@@ -204,7 +220,16 @@ def main() -> None:
     if args.child:
         print(
             json.dumps(
-                measure(args.child, args.people, args.years, args.seed, args.protocol, args.workers, args.profile)
+                measure(
+                    args.child,
+                    args.people,
+                    args.years,
+                    args.seed,
+                    args.protocol,
+                    args.workers,
+                    args.profile,
+                    args.volunteer_capacity,
+                )
             )
         )
         return
