@@ -44,7 +44,7 @@ def measure(
     protocol: str,
     workers: int | None,
     profile: Path | None,
-    volunteer_capacity: int = 20,
+    volunteer_capacity: int | None = None,
 ) -> dict[str, Any]:
     """One run, in this process and its workers; the figures as a dict. ``url`` is an empty PostgreSQL (or
     other) database for the whole cohort, or ``sqlite-shards:DIRECTORY`` for the embedded default: one SQLite
@@ -150,9 +150,9 @@ def run_child(url: str, args: argparse.Namespace, profile: Path | None) -> dict[
         str(args.seed),
         "--protocol",
         args.protocol,
-        "--volunteer-capacity",
-        str(args.volunteer_capacity),
     ]
+    if args.volunteer_capacity is not None:
+        command += ["--volunteer-capacity", str(args.volunteer_capacity)]
     if args.workers is not None:
         command += ["--workers", str(args.workers)]
     if profile is not None:
@@ -193,8 +193,7 @@ def main() -> None:
     parser.add_argument(
         "--volunteer-capacity",
         type=int,
-        default=20,
-        help="flags the volunteers resolve a simulated day (as checkups simulate; raise it for large cohorts)",
+        help="flags the volunteers call a simulated day (default as checkups simulate: 20 per 1,000 people)",
     )
     parser.add_argument("--workers", type=int, help="worker processes on SQLite (default: one per CPU)")
     parser.add_argument("--database-url", action="append", default=[], help="an empty database to run on (repeatable)")

@@ -491,8 +491,13 @@ def simulate_command(
         ),
     ] = None,
     volunteer_capacity: Annotated[
-        int, typer.Option("--volunteer-capacity", help="Flags the volunteers resolve per simulated day.", min=0)
-    ] = 20,
+        int | None,
+        typer.Option(
+            "--volunteer-capacity",
+            help="Flags the volunteers call per simulated day (default: 20 for every 1,000 people, at least 20).",
+            min=0,
+        ),
+    ] = None,
     sms_price: Annotated[float, typer.Option("--sms-price", help="Price of one SMS segment.", min=0)] = 0.04,
     minutes_per_flag: Annotated[
         float,

@@ -976,6 +976,14 @@ def prepare_shards(directory: Path, count: int) -> list[str]:
     return [f"sqlite:///{path}" for path in paths]
 
 
+CALLS_PER_1000 = 20  # the volunteers' calls a day for every 1,000 people, by default
+
+
+def default_volunteer_capacity(people: int) -> int:
+    """Calls a simulated day the volunteers make unless told: CALLS_PER_1000 per 1,000 people, at least that."""
+    return max(CALLS_PER_1000, people * CALLS_PER_1000 // 1000)
+
+
 @dataclass
 class Simulation:
     """The cohort, split over ``len(urls)`` shards (each an empty, migrated database), run to the end.
@@ -990,7 +998,9 @@ class Simulation:
     years: float = 1.0
     protocol: str = "standard-5y"
     seed: int = 1
-    volunteer_capacity: int = 20
+    # Flags the volunteers call a simulated day; default: CALLS_PER_1000 a day for every 1,000 people, at least
+    # that many (a fixed 20 left 6,000 flags open in a 10,000-person year).
+    volunteer_capacity: int | None = None
     sms_price: float = 0.04
     # Volunteer time one flag takes: reading the history, one to three call attempts, notes. A planning
     # heuristic, not a measured figure: set it from your own service's records.
@@ -1006,6 +1016,8 @@ class Simulation:
             raise ValueError("a simulation needs at least one database")
         if not 0 < self.people_count <= MAX_PEOPLE:
             raise ValueError(f"a simulated cohort has 1 to {MAX_PEOPLE:,} people")
+        if self.volunteer_capacity is None:
+            self.volunteer_capacity = default_volunteer_capacity(self.people_count)
         self.plan = Plan(self.people_count, self.years, self.protocol, self.seed, self.behaviour, self.protocols_dir)
         self.end = self.plan.end
         self.people = [Person.create(i, self.seed, self.behaviour, self.end - START) for i in range(self.people_count)]

@@ -223,3 +223,12 @@ def test_progress_follows_the_work_not_the_clock() -> None:
     share = tiny._work_done(ProtocolStore(PROTOCOLS).current("standard-5y"))
     assert 0 <= share(START + (tiny.end - START) / 2) <= 1
     assert share(tiny.end) == 1.0
+
+
+def test_the_volunteers_calls_grow_with_the_cohort_unless_set() -> None:
+    """20 calls a day for 10,000 people left 6,000 flags open: by default 20 for every 1,000 people."""
+    assert Simulation(["sqlite://"], people_count=200, years=0.1).volunteer_capacity == 20
+    assert Simulation(["sqlite://"], people_count=1000, years=0.1).volunteer_capacity == 20
+    assert Simulation(["sqlite://"], people_count=10_000, years=0.1).volunteer_capacity == 200
+    assert Simulation(["sqlite://"], people_count=10_000, years=0.1, volunteer_capacity=5).volunteer_capacity == 5
+    assert Simulation(["sqlite://"], people_count=10_000, years=0.1, volunteer_capacity=0).volunteer_capacity == 0
