@@ -1188,6 +1188,7 @@ class Simulation:
                 "max": max(per_week, default=0),
                 "weeks": per_week,
             },
+            "volunteer_calls_per_day": self.volunteer_capacity,
             "volunteer_hours_per_week": {
                 "minutes_per_flag": self.minutes_per_flag,
                 "mean": round(statistics.fmean(hours), 2) if hours else 0.0,
@@ -1277,6 +1278,7 @@ def format_summary(summary: dict[str, Any]) -> str:
         f"max {summary['flags_per_week']['max']}",
         f"Volunteer hours needed per week: mean {hours['mean']:.1f}, max {hours['max']:.1f} "
         f"(at {hours['minutes_per_flag']:g} minutes per flag)",
+        f"Volunteer calls made per day: at most {summary['volunteer_calls_per_day']} (--volunteer-capacity)",
     ]
     r = summary["relapses"]
     lines += [

@@ -32,6 +32,7 @@ def _summary(protocol: str = "standard-5y") -> dict[str, Any]:
         "flags_by_severity": {"high": 3, "urgent": 1},
         "flags_total": 4,
         "flags_per_week": {"mean": 0.67, "max": 2, "weeks": [0, 1, 2, 0, 1, 0]},
+        "volunteer_calls_per_day": 7,
         "volunteer_hours_per_week": {"minutes_per_flag": 30.0, "mean": 0.33, "max": 1.0},
         "relapses": {
             "simulated": 2,
@@ -69,6 +70,12 @@ def test_the_report_is_one_document_with_a_chart_per_figure_and_nothing_from_the
     assert re.search(r"""(src|href)\s*=""", page) is None  # no image, stylesheet or font to fetch
     for svg in re.findall(r"<svg.*?</svg>", page, flags=re.S):
         ET.fromstring(svg)  # each chart is well-formed XML
+
+
+def test_the_overview_says_how_many_calls_a_day_the_volunteers_made() -> None:
+    """Days to a human contact depend on it, and its default grows with the cohort: the report says it."""
+    page = render(_summary(), _series())
+    assert re.search(r"Volunteer calls a day at most \(--volunteer-capacity\)</t[hd]>\s*<td[^>]*>7</td>", page)
 
 
 def test_every_text_is_escaped() -> None:
