@@ -74,6 +74,29 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+def sqlite_plan(template: Path, directory: Path, run: Callable[[Session], object], sent: str) -> str:
+    """SQLite's query plan (EXPLAIN QUERY PLAN, one line) for the one statement whose SQL contains ``sent``
+    among those ``run`` sends, on a copy of the migrated ``template`` (with the values it was sent with: the
+    planner may use them, so the plan is the one the code gets). ``run``'s transaction is rolled back."""
+    from sqlalchemy import event
+
+    path = directory / "plan.db"
+    shutil.copy(template, path)
+    engine = make_engine(f"sqlite:///{path}")
+    statements: list[tuple[str, object]] = []
+    event.listen(engine, "before_cursor_execute", lambda _c, _cur, sql, params, *_: statements.append((sql, params)))
+    try:
+        with session_factory(engine)() as session:
+            run(session)
+            session.rollback()
+        ((sql, params),) = [(sql, params) for sql, params in statements if sent in sql]
+        with engine.connect() as connection:
+            rows = connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}", params).all()  # type: ignore[arg-type]
+    finally:
+        engine.dispose()
+    return " / ".join(row[-1] for row in rows)
+
+
 def truncate_all(url: str) -> str:
     """Empty every table of the PostgreSQL database at ``url`` (a fresh start for the next test)."""
     engine = make_engine(url)

@@ -18,7 +18,7 @@ from checkups.engine.planner import enrolment_window
 from checkups.models import Checkup, CheckupStatus, ConsoleOutbox, Enrolment, MessageStatus, OutboundMessage
 from checkups.protocols.schedule import in_window, zone
 
-from .conftest import World
+from .conftest import World, sqlite_plan
 
 
 def send_keys(world: World) -> Counter[str]:
@@ -410,28 +410,12 @@ def test_provider_trouble_never_fails_a_checkup(world: World, code: str) -> None
 def test_the_lease_sweep_reads_its_partial_index_on_sqlite(tmp_path: Path, sqlite_template: Path) -> None:
     """SQLite uses a partial index only when the query repeats its condition with the same literal values;
     with bound parameters the sweep read the whole checkups table at every tick."""
-    import shutil
-
-    from sqlalchemy import event
-
-    from checkups.db import make_engine, session_factory
     from checkups.engine.dispatch import sweep_expired
 
-    path = tmp_path / "plan.db"
-    shutil.copy(sqlite_template, path)
-    engine = make_engine(f"sqlite:///{path}")
-    statements: list[tuple[str, object]] = []
-    event.listen(engine, "before_cursor_execute", lambda _c, _cur, sql, params, *_: statements.append((sql, params)))
-    with session_factory(engine)() as session:
+    def sweep(session) -> None:
         sweep_expired(session, datetime(2026, 1, 5, tzinfo=UTC))
-        session.rollback()
-    sweep = [(sql, params) for sql, params in statements if "lease_until" in sql]
-    assert len(sweep) == 1
-    with engine.connect() as connection:
-        plan = " / ".join(
-            row[-1] for row in connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {sweep[0][0]}", sweep[0][1])
-        )
-    engine.dispose()
+
+    plan = sqlite_plan(sqlite_template, tmp_path, sweep, "lease_until")
     assert "USING INDEX ix_checkups_leased" in plan, plan
 
 

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from checkups.engine import flags as flag_ops
 from checkups.models import AuditEvent, Flag, FlagAttempt, User
 
-from .conftest import World
+from .conftest import World, sqlite_plan
 
 
 def volunteer(world: World, email: str) -> int:
@@ -160,48 +160,25 @@ def test_queue_is_most_severe_first_then_earliest_deadline(world: World) -> None
 def test_the_tick_reads_only_the_unescalated_flags_index_on_sqlite(tmp_path, sqlite_template) -> None:
     """Every tick asks for open flags past their deadline: through their own partial index ix_flags_deadline.
     Before 0005 it read every open flag at every tick (4 ms a tick at 3,000 open flags)."""
-    import shutil
     from datetime import UTC, datetime
 
-    from sqlalchemy import event
-
-    from checkups.db import make_engine, session_factory
-
-    path = tmp_path / "plan.db"
-    shutil.copy(sqlite_template, path)
-    engine = make_engine(f"sqlite:///{path}")
-    statements: list[tuple[str, object]] = []
-    event.listen(engine, "before_cursor_execute", lambda _c, _cur, sql, params, *_: statements.append((sql, params)))
-    with session_factory(engine)() as session:
-        flag_ops.escalate_overdue(session, datetime(2026, 1, 5, tzinfo=UTC))
-        session.rollback()
-    ((sql, params),) = [(sql, params) for sql, params in statements if "escalated_at IS NULL" in sql]
-    with engine.connect() as connection:
-        plan = " / ".join(row[-1] for row in connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}", params))
-    engine.dispose()
+    plan = sqlite_plan(
+        sqlite_template,
+        tmp_path,
+        lambda session: flag_ops.escalate_overdue(session, datetime(2026, 1, 5, tzinfo=UTC)),
+        "escalated_at IS NULL",
+    )
     assert "USING INDEX ix_flags_deadline" in plan, plan
 
 
 def test_a_persons_open_flag_is_found_through_its_partial_index_on_sqlite(tmp_path, sqlite_template) -> None:
     """Every risk reason looks for the person's open flag first: through uq_flags_open_participant, the only
     index on participant_id, never by reading the whole flags table, history included."""
-    import shutil
-
-    from sqlalchemy import event
-
-    from checkups.db import make_engine, session_factory
-
-    path = tmp_path / "plan.db"
-    shutil.copy(sqlite_template, path)
-    engine = make_engine(f"sqlite:///{path}")
-    statements: list[tuple[str, object]] = []
-    event.listen(engine, "before_cursor_execute", lambda _c, _cur, sql, params, *_: statements.append((sql, params)))
-    with session_factory(engine)() as session:
-        session.execute(flag_ops._OPEN_FLAG, {"participant_id": 1}).all()
-        session.rollback()
-    ((sql, params),) = [(sql, params) for sql, params in statements if "FROM flags" in sql]
-    with engine.connect() as connection:
-        plan = " / ".join(row[-1] for row in connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}", params))
-    engine.dispose()
+    plan = sqlite_plan(
+        sqlite_template,
+        tmp_path,
+        lambda session: session.execute(flag_ops._OPEN_FLAG, {"participant_id": 1}).all(),
+        "FROM flags",
+    )
     assert "USING INDEX uq_flags_open_participant" in plan, plan
     assert "SCAN flags" not in plan, plan
