@@ -359,6 +359,9 @@ class Answer(Base):
     answered_at: Mapped[datetime]
 
 
+_UNESCALATED = text("state != 'resolved' AND escalated_at IS NULL")  # ix_flags_deadline's rows, on both backends
+
+
 class Flag(Base):
     """A person who needs a human: why, how urgent, by when, and what happened."""
 
@@ -370,12 +373,7 @@ class Flag(Base):
         # The next deadline to escalate at, read at every tick (and after every simulated event): the open flags
         # not escalated yet, by deadline. Queries state the condition with these literal values (UNESCALATED in
         # engine/flags.py) or SQLite will not use it.
-        Index(
-            "ix_flags_deadline",
-            "due_by",
-            sqlite_where=text("state != 'resolved' AND escalated_at IS NULL"),
-            postgresql_where=text("state != 'resolved' AND escalated_at IS NULL"),
-        ),
+        Index("ix_flags_deadline", "due_by", sqlite_where=_UNESCALATED, postgresql_where=_UNESCALATED),
         # The dashboard's flags raised and resolved in a range.
         Index("ix_flags_created", "created_at"),
         Index(

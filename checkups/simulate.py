@@ -117,7 +117,7 @@ from .engine.inbound import process_inbound, store_inbound
 from .engine.ticker import Ticker
 from .models import Checkup, CheckupStatus, Enrolment, Flag, Organisation, Participant, Role, User
 from .protocols.schedule import due_dates, in_window, zone
-from .protocols.schema import AnswerType, Question
+from .protocols.schema import AnswerType, Protocol, Question
 
 START = datetime(2026, 1, 5, tzinfo=UTC)  # a Monday; fixed, so runs compare
 ZONES = ("Europe/London", "Europe/London", "Europe/London", "Europe/Dublin", "America/New_York", "Australia/Sydney")
@@ -1050,7 +1050,7 @@ class Simulation:
             work.setdefault(flag.shard, []).append((flag.flag_id, reached, outcome))
         return work
 
-    def _work_done(self, protocol: Any) -> Callable[[datetime], float]:
+    def _work_done(self, protocol: Protocol) -> Callable[[datetime], float]:
         """The share of the run's work done by a simulated instant, for the progress line: the protocol's
         check-ups due by then over all of them, everyone's discharge date counted. The weekly first months
         hold far more of the work than their share of the time (with standard-5y, half of five years'

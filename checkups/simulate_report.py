@@ -165,7 +165,7 @@ def _overview(summary: Mapping[str, Any]) -> str:
             f"Volunteer hours per week (mean / max, {hours['minutes_per_flag']:g} min per flag)",
             f"{hours['mean']:g} / {hours['max']:g}",
         ),
-        ("Volunteer calls a day at most (--volunteer-capacity)", summary.get("volunteer_calls_per_day", "-")),
+        ("Volunteer calls a day at most (--volunteer-capacity)", summary["volunteer_calls_per_day"]),
         (
             "Relapses simulated (judged: at least 4 weeks before the end)",
             f"{relapses['simulated']} ({relapses['evaluable']})",

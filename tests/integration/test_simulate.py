@@ -15,6 +15,8 @@ from checkups.simulate import START, Behaviour, Plan, Shard, Simulation, Simulat
 from checkups.simulate_report import render
 from tests.conftest import PROTOCOLS
 
+from .conftest import sqlite_plan
+
 PEOPLE = 20
 YEARS = 0.25
 # Seeding is checked on a smaller cohort (three runs of it): enough people and weeks for every kind of
@@ -279,32 +281,13 @@ def test_the_command_prints_where_the_report_is(tmp_path: Path) -> None:
     assert report.exists()
 
 
-def test_the_next_action_query_reads_only_the_partial_indexes_on_sqlite(sqlite_template: Path) -> None:
-    """Asked after every event: it must not read the whole checkups or flags table (SQLite uses a partial index only
-    when the query repeats its condition with literal values; the lease sweep's own plan is checked in
+def test_the_next_action_query_reads_only_the_partial_indexes_on_sqlite(sqlite_template: Path, tmp_path: Path) -> None:
+    """Asked after every event: it must not read the whole checkups or flags table (SQLite uses a partial index
+    only when the query repeats its condition with literal values; the lease sweep's own plan is checked in
     test_dispatch)."""
-    from sqlalchemy import event
-
-    from checkups.db import make_engine
     from checkups.simulate import _NEXT_EVENT
 
-    engine = make_engine(f"sqlite:///{sqlite_template}")
-    statements: list[tuple[str, object]] = []
-
-    def record(_conn: object, _cursor: object, sql: str, params: object, *_: object) -> None:
-        statements.append((sql, params))
-
-    try:
-        event.listen(engine, "before_cursor_execute", record)
-        with engine.connect() as connection:
-            connection.execute(_NEXT_EVENT).all()
-        event.remove(engine, "before_cursor_execute", record)
-        ((sql, params),) = [s for s in statements if "lease_until" in s[0]]
-        with engine.connect() as connection:
-            rows = connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}", params).all()  # type: ignore[arg-type]
-    finally:
-        engine.dispose()
-    plan = " / ".join(row[-1] for row in rows)
+    plan = sqlite_plan(sqlite_template, tmp_path, lambda session: session.execute(_NEXT_EVENT).all(), "lease_until")
     assert "USING INDEX ix_checkups_due" in plan, plan
     assert "USING INDEX ix_checkups_leased" in plan, plan
     assert "USING INDEX ix_flags_deadline" in plan, plan  # not every open flag: volunteers can fall behind
